@@ -1,0 +1,182 @@
+"""Read the INI file into frozen :mod:`proxyhub.config.model` records, or fail with every problem.
+
+Nothing half-valid comes out: :func:`parse_config_text` either returns a complete
+:class:`~proxyhub.config.model.Config` or raises :class:`ConfigError` listing every problem
+of the file, one per line, as ``{path}:{line}: [{section}] {key}: {message}``
+(``{key}: `` is left out for problems of a whole section, ``[{section}] `` too for problems
+of a line outside any section, and ``:{line}`` for problems of the whole file).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxyhub.config.ini import Section, parse_ini
+from proxyhub.config.model import Config, ForwardSettings, ProxyhubSettings
+from proxyhub.config.schema import (
+    PLANNED_PREFIXES,
+    PLANNED_SECTIONS,
+    SECTIONS,
+    Key,
+    section_of,
+)
+from proxyhub.config.values import BadItems, endpoint_port
+
+LISTENER_SECTIONS = ("forward", "socks", "reverse")
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; ``problems`` holds one human-readable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+
+@dataclass
+class _Report:
+    """Collects problems with their location, and formats them in file order."""
+
+    path: str
+    found: list[tuple[float, str]] = field(default_factory=list)
+
+    def add(
+        self,
+        message: str,
+        line: int | None = None,
+        section: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        """Record ``message`` about ``key`` in ``section`` at ``line`` (all optional)."""
+        where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
+        if section is not None:
+            where += f"[{section}] "
+        if key is not None:
+            where += f"{key}: "
+        self.found.append((line if line is not None else math.inf, where + message))
+
+    def problems(self) -> list[str]:
+        """Every problem, sorted by line; problems of the whole file come last."""
+        return [text for _, text in sorted(self.found, key=lambda item: item[0])]
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate the configuration file at ``path``; raise :class:`ConfigError`."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as stream:
+            data = stream.read()
+    except OSError as exc:
+        raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        reason = f"not UTF-8 text (line {line}: {exc.reason})"
+        raise ConfigError([f"{name}: cannot read: {reason}"]) from None
+    return parse_config_text(text, name)
+
+
+def parse_config_text(text: str, path: str = "<string>") -> Config:
+    """Validate configuration ``text``; ``path`` is only used in messages and ``Config.path``."""
+    report = _Report(path)
+    ini = parse_ini(text)
+    for problem in ini.problems:
+        report.add(problem.message, problem.line, problem.section, problem.key)
+    read: dict[str, dict[str, Any]] = {}
+    for section in ini.sections.values():
+        keys = SECTIONS.get(section.name)
+        if keys is None:
+            _check_other_section(report, section)
+        else:
+            read[section.name] = _read_section(report, section, keys)
+    if not any(name in ini.sections for name in LISTENER_SECTIONS):
+        report.add("nothing to serve: add a [forward] section with listen = ...")
+    problems = report.problems()
+    if problems:
+        raise ConfigError(problems)
+    return _build(path, read)
+
+
+def _build(path: str, read: dict[str, dict[str, Any]]) -> Config:
+    """Make the records from fully validated values."""
+    forward = ForwardSettings(**read["forward"]) if "forward" in read else None
+    proxyhub = read.get("proxyhub") or _read_defaults(SECTIONS["proxyhub"])
+    if proxyhub["name"] is None:
+        proxyhub["name"] = _default_name(forward)
+    return Config(path, ProxyhubSettings(**proxyhub), forward)
+
+
+def _default_name(forward: ForwardSettings | None) -> str:
+    """``{hostname}:{port}`` of the first listener, or the bare hostname when it has no port."""
+    host = socket.gethostname()
+    port = endpoint_port(forward.listen[0]) if forward is not None else None
+    return host if port is None else f"{host}:{port}"
+
+
+def _read_defaults(keys: tuple[Key, ...]) -> dict[str, Any]:
+    """A section that is absent: every key at its default."""
+    return {key.name: key.parse(key.default) if key.default is not None else None for key in keys}
+
+
+def _read_section(report: _Report, section: Section, keys: tuple[Key, ...]) -> dict[str, Any]:
+    """Parse every key of ``section`` (defaults for those left out), reporting bad ones."""
+    known = {key.name: key for key in keys}
+    for name, setting in section.values.items():
+        if name not in known:
+            report.add(_unknown_key(name, section.name), setting.line, section.name, name)
+    result: dict[str, Any] = {}
+    for key in keys:
+        value = section.values.get(key.name)
+        if value is None:
+            result[key.name] = key.parse(key.default) if key.default is not None else None
+            continue
+        try:
+            result[key.name] = key.parse(value.text)
+        except BadItems as exc:
+            for message in exc.messages:
+                report.add(message, value.line, section.name, key.name)
+        except ValueError as exc:
+            report.add(str(exc), value.line, section.name, key.name)
+    return result
+
+
+def _unknown_key(name: str, section: str) -> str:
+    """The message for an unknown key, with a hint where one helps."""
+    home = section_of(name)
+    if home is not None:
+        return f"unknown key; {name!r} belongs in [{home}]"
+    known = [key.name for key in SECTIONS[section]]
+    return "unknown key" + _did_you_mean(name, known)
+
+
+def _check_other_section(report: _Report, section: Section) -> None:
+    """Report a section that is planned but not supported yet, or unknown."""
+    name = section.name
+    if name in PLANNED_SECTIONS or name.startswith(PLANNED_PREFIXES):
+        report.add("this section is not supported yet", section.line, name)
+        return
+    candidates = [*SECTIONS, *PLANNED_SECTIONS]
+    if ":" in name:
+        suffix = name.partition(":")[2]
+        candidates += [prefix + suffix for prefix in PLANNED_PREFIXES]
+    hint = _did_you_mean(name, candidates)
+    if not hint:
+        hint = "; expected " + ", ".join(f"[{known}]" for known in SECTIONS)
+    report.add("unknown section" + hint, section.line, name)
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    """``"; did you mean 'X'?"`` for the closest candidate, or an empty string."""
+    close = difflib.get_close_matches(name, candidates, n=1)
+    if not close:
+        close = difflib.get_close_matches(name.lower(), candidates, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,84 @@
+"""The configuration contract: every section and key, its default and how it is read.
+
+Defaults are written as the text a user would write, and go through the same parser as a
+value from the file, so a default can never bypass validation. The tables here are the
+single source for the loader and for tools that explain the configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from proxyhub.config import values as v
+from proxyhub.config.units import parse_size
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a section: its name, default text (None = computed), parser and meaning."""
+
+    name: str
+    default: str | None
+    parse: Callable[[str], object]
+    doc: str
+
+
+DEFAULT_DENY_DESTINATIONS = (
+    "127.0.0.0/8 ::1/128 0.0.0.0/8 ::/128 169.254.0.0/16 fe80::/10 "
+    "224.0.0.0/4 ff00::/8 255.255.255.255/32"
+)
+
+PROXYHUB_KEYS: tuple[Key, ...] = (
+    Key("name", None, v.server_name, "our name in Via and error pages; unique per instance"),
+    Key("workers", "1", v.workers, 'processes sharing the listeners; "auto" = one per CPU'),
+    Key("access_log", "-", v.access_log, '"-" stdout, a file path, or "off"'),
+    Key("access_log_format", "combined", v.one_of("combined", "json"), "combined | json"),
+    Key("admin_listen", "", v.list_of(v.endpoint), "/healthz, /metrics, /status; optional"),
+    Key("connect_timeout", "10s", v.positive_duration, "upstream TCP/TLS connect"),
+    Key("header_timeout", "30s", v.positive_duration, "the whole request head must arrive"),
+    Key("idle_timeout", "60s", v.positive_duration, "keep-alive idle, and idle body receive"),
+    Key("read_timeout", "60s", v.positive_duration, "waiting for an upstream response"),
+    Key("tunnel_idle_timeout", "300s", v.positive_duration, "an idle CONNECT tunnel"),
+    Key("half_close_timeout", "30s", v.positive_duration, "a tunnel with one side closed"),
+    Key("tls_handshake_timeout", "10s", v.positive_duration, "a TLS handshake"),
+    Key("drain_timeout", "30s", v.positive_duration, "graceful stop: in-flight work gets this"),
+    Key("max_target_size", "8KiB", v.positive_size, "request line; over it -> 414"),
+    Key("max_header_size", "32KiB", v.positive_size, "request head; over it -> 431"),
+    Key("max_headers", "100", v.positive_int, "header count; over it -> 431"),
+    Key("max_body_size", "0", parse_size, "0 = unlimited (streamed); over it -> 413"),
+    Key("max_connections", "10000", v.positive_int, "per process; over it, wait in backlog"),
+)
+
+FORWARD_KEYS: tuple[Key, ...] = (
+    Key("listen", "tcp:3128:interface=127.0.0.1", v.non_empty(v.list_of(v.endpoint)),
+        "Twisted endpoint descriptions, one or more"),
+    Key("allow_clients", "127.0.0.0/8 ::1", v.list_of(v.network), "who may use the proxy"),
+    Key("connect_ports", "443", v.port_or_any, "ports CONNECT may reach; * = any"),
+    Key("deny_destinations", DEFAULT_DENY_DESTINATIONS, v.list_of(v.network),
+        "networks never connected to, checked on resolved addresses"),
+    Key("allow_domains", "*", v.list_of(v.domain_pattern), "example.com, *.example.com, *"),
+    Key("deny_domains", "", v.list_of(v.domain_pattern), "deny wins over allow"),
+    Key("auth_file", "", v.existing_file, "htpasswd; when set, proxy auth is required"),
+    Key("parent", "", v.list_of(v.parent_proxy), "http://[user:pass@]host:port parents"),
+    Key("parent_bypass", "", v.list_of(v.domain_pattern), "host patterns reached directly"),
+    Key("forwarded_for", "add", v.one_of("add", "delete", "keep"), "add | delete | keep"),
+    Key("via", "yes", v.boolean, "add a Via header"),
+)  # fmt: skip
+
+SECTIONS: dict[str, tuple[Key, ...]] = {
+    "proxyhub": PROXYHUB_KEYS,
+    "forward": FORWARD_KEYS,
+}
+
+# Recognised, but not implemented yet; ``host:`` is a prefix ([host:example.com]).
+PLANNED_SECTIONS: tuple[str, ...] = ("socks", "reverse")
+PLANNED_PREFIXES: tuple[str, ...] = ("host:",)
+
+
+def section_of(key: str) -> str | None:
+    """The implemented section that has ``key``, if any."""
+    for section, keys in SECTIONS.items():
+        if any(spec.name == key for spec in keys):
+            return section
+    return None

@@ -1,0 +1,1 @@
+"""Unit tests of proxyhub.config: units, the INI reader, the loader and the CLI."""
