@@ -1,0 +1,200 @@
+"""Strict parsing of request and response heads (RFC 9112 sections 2-6).
+
+Input is one head without its final empty line.  Anything ambiguous is
+refused rather than repaired: obs-fold, bare CR or LF, control bytes,
+whitespace before a colon, conflicting or listed Content-Length, any
+Transfer-Encoding but ``chunked``, and a missing or repeated Host.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import RemoteProtocolError
+from .heads import Fields, RequestHead, ResponseHead
+
+_TCHAR = rb"!#$%&'*+.^_`|~0-9A-Za-z-"
+_METHOD = re.compile(rb"[" + _TCHAR + rb"]+")
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+_FIELD = re.compile(rb"([" + _TCHAR + rb"]+):([\t\x20-\x7e\x80-\xff]*)")
+_REASON = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_HOST = re.compile(rb"[A-Za-z0-9._~!$&'()*+,;=:%\[\]-]*")
+_DIGITS = re.compile(rb"[0-9]{1,18}")
+_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
+_SUPPORTED = (b"HTTP/1.1", b"HTTP/1.0")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits applied while reading; 0 for ``max_body_size`` means none."""
+
+    max_target_size: int = 8 * 1024
+    max_header_size: int = 32 * 1024
+    max_headers: int = 100
+    max_body_size: int = 0
+
+
+def _fail(message: str, status: int = 400) -> RemoteProtocolError:
+    return RemoteProtocolError(message, status)
+
+
+def parse_fields(lines: list[bytes], max_headers: int) -> Fields:
+    """Validate header lines and return their ``(name, value)`` pairs."""
+    if len(lines) > max_headers:
+        raise _fail(f"more than {max_headers} header fields", 431)
+    fields: Fields = []
+    match = _FIELD.fullmatch
+    for line in lines:
+        m = match(line)
+        if m is None:
+            raise _fail(_describe_bad_line(line))
+        fields.append((m[1], m[2].strip(b" \t")))
+    return fields
+
+
+def _describe_bad_line(line: bytes) -> str:
+    if line[:1] in (b" ", b"\t"):
+        return "obsolete line folding in header"
+    if b"\r" in line or b"\n" in line:
+        return "bare CR or LF in header"
+    name, colon, _ = line.partition(b":")
+    if not colon:
+        return "header line without a colon"
+    if name != name.rstrip(b" \t"):
+        return "whitespace before the colon of a header"
+    if not _METHOD.fullmatch(name):
+        return "invalid character in a header name"
+    return "invalid character in a header value"
+
+
+@dataclass
+class _Framing:
+    content_length: int | None = None
+    chunked: bool = False
+    connection: frozenset[bytes] = frozenset()
+    host: bytes | None = None
+    host_count: int = 0
+    te_seen: bool = False
+
+
+def _scan_framing(fields: Fields, status_for_errors: int) -> _Framing:
+    """Find Content-Length, Transfer-Encoding, Connection and Host in one pass.
+
+    ``status_for_errors`` is 400 for requests and 502 for responses; responses
+    alone may repeat an identical Content-Length (RFC 9110 section 8.6).
+    """
+    f = _Framing()
+    connection: set[bytes] = set()
+    for name, value in fields:
+        lname = name.lower()
+        if lname == b"content-length":
+            _add_content_length(f, value, status_for_errors)
+        elif lname == b"transfer-encoding":
+            if f.te_seen or value.lower() != b"chunked":
+                raise _fail("unsupported or repeated Transfer-Encoding", status_for_errors)
+            f.te_seen = f.chunked = True
+        elif lname == b"connection":
+            connection.update(t.strip(b" \t").lower() for t in value.split(b","))
+        elif lname == b"host":
+            f.host_count += 1
+            f.host = value
+    if f.chunked and f.content_length is not None:
+        raise _fail("both Content-Length and Transfer-Encoding", status_for_errors)
+    connection.discard(b"")
+    f.connection = frozenset(connection)
+    return f
+
+
+def _add_content_length(f: _Framing, value: bytes, status_for_errors: int) -> None:
+    if not _DIGITS.fullmatch(value):
+        raise _fail("invalid Content-Length", status_for_errors)
+    length = int(value)
+    if f.content_length is not None and (status_for_errors == 400 or length != f.content_length):
+        raise _fail("repeated Content-Length", status_for_errors)
+    f.content_length = length
+
+
+def _keep_alive(version: bytes, connection: frozenset[bytes]) -> bool:
+    if b"close" in connection:
+        return False
+    return version == b"HTTP/1.1" or b"keep-alive" in connection
+
+
+def parse_request_head(head: bytes, limits: Limits) -> RequestHead:
+    """Parse one request head (request line and fields, no final CRLF CRLF)."""
+    lines = head.split(b"\r\n")
+    method, target, version = _split_request_line(lines[0], limits)
+    fields = parse_fields(lines[1:], limits.max_headers)
+    f = _scan_framing(fields, 400)
+    if f.chunked and version == b"HTTP/1.0":
+        raise _fail("Transfer-Encoding in an HTTP/1.0 request")
+    if f.host_count > 1 or (f.host_count == 0 and version == b"HTTP/1.1"):
+        raise _fail("an HTTP/1.1 request needs exactly one Host header")
+    if f.host is not None and not _HOST.fullmatch(f.host):
+        raise _fail("invalid Host header")
+    if limits.max_body_size and (f.content_length or 0) > limits.max_body_size:
+        raise _fail("request body larger than max_body_size", 413)
+    return RequestHead(
+        method,
+        target,
+        version,
+        fields,
+        host=f.host,
+        content_length=f.content_length,
+        chunked=f.chunked,
+        connection=f.connection,
+        keep_alive=_keep_alive(version, f.connection),
+    )
+
+
+def _split_request_line(line: bytes, limits: Limits) -> tuple[bytes, bytes, bytes]:
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        if b"\r" in line or b"\n" in line:
+            raise _fail("bare CR or LF in the request line")
+        raise _fail("malformed request line")
+    method, target, version = parts
+    if len(target) > limits.max_target_size:
+        raise _fail("request target too long", 414)
+    if not _METHOD.fullmatch(method) or not _TARGET.fullmatch(target):
+        raise _fail("malformed request line")
+    if version not in _SUPPORTED:
+        if _VERSION.fullmatch(version):
+            raise _fail("HTTP version not supported", 505)
+        raise _fail("malformed request line")
+    return method, target, version
+
+
+def parse_response_head(head: bytes, limits: Limits) -> ResponseHead:
+    """Parse one response head; every fault is the origin's, hence 502."""
+    lines = head.split(b"\r\n")
+    status, reason, version = _split_status_line(lines[0])
+    try:
+        fields = parse_fields(lines[1:], limits.max_headers)
+    except RemoteProtocolError as e:
+        raise _fail(f"origin sent {e}", 502) from None
+    f = _scan_framing(fields, 502)
+    return ResponseHead(
+        status,
+        reason,
+        version,
+        fields,
+        content_length=f.content_length,
+        chunked=f.chunked,
+        connection=f.connection,
+        keep_alive=_keep_alive(version, f.connection),
+    )
+
+
+def _split_status_line(line: bytes) -> tuple[int, bytes, bytes]:
+    version, _, rest = line.partition(b" ")
+    code, _, reason = rest.partition(b" ")
+    if version not in _SUPPORTED or len(code) != 3 or not code.isdigit():
+        raise _fail("origin sent a malformed status line", 502)
+    if not _REASON.fullmatch(reason):
+        raise _fail("origin sent a malformed reason phrase", 502)
+    status = int(code)
+    if status < 100:
+        raise _fail("origin sent a malformed status code", 502)
+    return status, reason, version
