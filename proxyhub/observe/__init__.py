@@ -1,0 +1,1 @@
+"""Observability: access log records and formatters, fed by events from the protocols."""
