@@ -1,0 +1,32 @@
+"""What every forward-proxy connection shares: settings, policy, pool, resolver, log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..config.model import ForwardSettings, ProxyhubSettings
+from ..http import Limits
+from ..observe.accesslog import AccessLog
+from ..policy.access import AccessPolicy
+from .deadlines import DeadlineSweeper
+from .resolver import Resolver
+from .upstream import OriginPool
+
+
+@dataclass
+class ForwardContext:
+    """Shared state of one forward listener; built once by the service wiring."""
+
+    reactor: Any
+    settings: ProxyhubSettings
+    forward: ForwardSettings
+    policy: AccessPolicy
+    pool: OriginPool
+    resolver: Resolver
+    sweeper: DeadlineSweeper
+    limits: Limits
+    access_log: AccessLog | None
+    name: str
+    listener: str = "forward"
+    active_connections: int = 0

@@ -1,0 +1,67 @@
+"""Flow control: one push producer per transport, many reasons to pause it.
+
+A transport may be paused because the peer it feeds is full, because a
+pipelined request must wait its turn, or because an upstream connection is
+not ready yet.  :class:`ReadGate` keeps the reasons apart so that one
+``resumeProducing`` cannot undo another reason's pause.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
+PEER_FULL = "peer-full"
+
+
+@implementer(IPushProducer)
+class ReadGate:
+    """Pauses reading from ``transport`` while any reason holds."""
+
+    __slots__ = ("_reasons", "transport")
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self._reasons: set[str] = set()
+
+    def pause(self, reason: str) -> None:
+        """Stop reading until ``reason`` is lifted (and every other reason too)."""
+        if not self._reasons:
+            self.transport.pauseProducing()
+        self._reasons.add(reason)
+
+    def resume(self, reason: str) -> None:
+        """Lift ``reason``; reading restarts when no reason is left."""
+        if reason in self._reasons:
+            self._reasons.discard(reason)
+            if not self._reasons:
+                self.transport.resumeProducing()
+
+    @property
+    def paused(self) -> bool:
+        """True while reading is paused for any reason."""
+        return bool(self._reasons)
+
+    # IPushProducer, for registration with the transport we feed.
+    def pauseProducing(self) -> None:
+        self.pause(PEER_FULL)
+
+    def resumeProducing(self) -> None:
+        self.resume(PEER_FULL)
+
+    def stopProducing(self) -> None:
+        """The consumer went away; its own connectionLost does the cleaning up."""
+
+
+def feed_from(consumer_transport: Any, gate: ReadGate) -> None:
+    """Make ``gate`` the producer throttled by ``consumer_transport``'s buffer."""
+    consumer_transport.registerProducer(gate, True)
+
+
+def stop_feeding(consumer_transport: Any, gate: ReadGate) -> None:
+    """Undo :func:`feed_from` and lift any pause the consumer had asked for."""
+    if consumer_transport.producer is gate:
+        consumer_transport.unregisterProducer()
+    gate.resume(PEER_FULL)

@@ -1,0 +1,345 @@
+"""The forward-proxy listener's protocol: absolute-form requests and CONNECT.
+
+One :class:`ForwardProtocol` per client connection.  It reads requests with
+the strict wire layer, applies policy to each head, and hands accepted ones
+to an :class:`~proxyhub.net.exchange.Exchange` (or a tunnel for CONNECT).
+Pipelined requests wait their turn: reading pauses while a request is in
+flight and the next one is parsed from what was already buffered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ..http import END, Event, RemoteProtocolError, RequestHead, RequestReader, request_head_bytes
+from ..http.target import parse_absolute_target, parse_authority
+from ..observe.accesslog import AccessRecord
+from ..policy.forward_headers import carries_our_via, upstream_request_fields
+from ..policy.pages import error_page
+from .context import ForwardContext
+from .exchange import Exchange
+from .flow import ReadGate
+from .tunnel import open_tunnel
+
+IN_FLIGHT = "in-flight"
+HEAD_WAIT, IDLE, BODY, WAITING, TUNNEL, CLOSING = range(6)
+
+
+class LocalReply:
+    """A request answered by the proxy itself (refusals and errors)."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.finished = False
+
+    def request_body(self, data: bytes) -> None:
+        pass
+
+    def client_lost(self) -> None:
+        self.finished = True
+
+
+@implementer(IHalfCloseableProtocol)
+class ForwardProtocol(Protocol):
+    """Serves one client connection of a forward listener."""
+
+    transport: Any
+
+    def __init__(self, ctx: ForwardContext) -> None:
+        self.ctx = ctx
+        self.reader = RequestReader(ctx.limits)
+        self.gate: ReadGate = ReadGate(None)
+        self.exchange: Exchange | LocalReply | None = None
+        self.tunnel: Any = None
+        self.client_ip = "?"
+        self.client_allowed = True
+        self.deny_rule = ""
+        self.phase = HEAD_WAIT
+        self.deadline = 0.0
+        self._pumping = False
+        self._next_ready = False
+        self._request_started = 0.0
+        self._request_bytes = 0
+
+    # -- connection lifecycle ---------------------------------------------------
+    def connectionMade(self) -> None:
+        self.gate = ReadGate(self.transport)
+        self.client_ip = getattr(self.transport.getPeer(), "host", "?")
+        decision = self.ctx.policy.check_client(self.client_ip)
+        self.client_allowed = decision.allowed
+        self.deny_rule = decision.rule
+        self.ctx.active_connections += 1
+        self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
+        self.ctx.sweeper.watch(self)
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+        self.ctx.active_connections -= 1
+        self.ctx.sweeper.forget(self)
+        self.phase = CLOSING
+        if self.tunnel is not None:
+            self.tunnel.client_lost()
+        elif self.exchange is not None:
+            self.exchange.client_lost()
+
+    def readConnectionLost(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.client_eof()
+            return
+        if self.exchange is None or self.phase == BODY:
+            self.transport.loseConnection()
+            return
+        self.reader.switch_protocols()  # ignore anything more; finish the response
+        if isinstance(self.exchange, Exchange):
+            self.exchange.close_after = True
+
+    def writeConnectionLost(self) -> None:
+        self.transport.loseConnection()
+
+    # -- timeouts -------------------------------------------------------------
+    def _set_deadline(self, phase: int, timeout: float) -> None:
+        self.phase = phase
+        self.deadline = self.ctx.reactor.seconds() + timeout if timeout else 0.0
+
+    def deadline_passed(self) -> None:
+        if self.phase == IDLE:
+            self.transport.loseConnection()
+        elif self.phase == HEAD_WAIT:
+            self._refuse(408, "The request head did not arrive in time.", close=True)
+        elif self.phase == BODY:
+            if isinstance(self.exchange, Exchange) and not self.exchange.response_started:
+                self.exchange.fail(408, "The request body stalled.")
+            else:
+                self.transport.abortConnection()
+
+    # -- reading --------------------------------------------------------------
+    def dataReceived(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.from_client(data)
+            return
+        if self.phase == IDLE:
+            self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
+        elif self.phase == BODY:
+            self.deadline = self.ctx.reactor.seconds() + self.ctx.settings.idle_timeout
+        self._request_bytes += len(data)
+        try:
+            events = self.reader.feed(data)
+        except RemoteProtocolError as e:
+            self._protocol_error(e)
+            return
+        self._pump(events)
+
+    def _pump(self, events: list[Event]) -> None:
+        """Dispatch events, then any pipelined request already buffered, iteratively."""
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while True:
+                for event in events:
+                    self._dispatch(event)
+                    if self.phase in (CLOSING, TUNNEL):
+                        return
+                if not self._next_ready:
+                    return
+                self._next_ready = False
+                events = self.reader.next_message()
+        except RemoteProtocolError as e:
+            self._protocol_error(e)
+        finally:
+            self._pumping = False
+
+    def _dispatch(self, event: Event) -> None:
+        exchange = self.exchange
+        if event.__class__ is bytes:
+            if exchange is not None:
+                exchange.request_body(event)
+        elif event is END:
+            self.gate.pause(IN_FLIGHT)
+            if self.phase == BODY:
+                self._set_deadline(WAITING, 0)
+            if isinstance(exchange, Exchange):
+                exchange.request_end()
+            elif isinstance(exchange, LocalReply):
+                self._finish_local(exchange)
+        else:
+            self._on_head(event)  # type: ignore[arg-type]
+
+    def _protocol_error(self, e: RemoteProtocolError) -> None:
+        if isinstance(self.exchange, Exchange) and self.exchange.response_started:
+            self.transport.abortConnection()
+            return
+        if isinstance(self.exchange, Exchange):
+            self.exchange.fail(e.status, str(e))
+            self.transport.loseConnection()
+            return
+        self._refuse(e.status, _public_reason(e), close=True)
+
+    # -- a request head ---------------------------------------------------------
+    def _on_head(self, head: RequestHead) -> None:
+        self._request_started = self.ctx.reactor.seconds()
+        if head.has_body:
+            self._set_deadline(BODY, self.ctx.settings.idle_timeout)
+        else:
+            self._set_deadline(WAITING, 0)
+        if head.method == b"CONNECT":
+            self._on_connect(head)
+            return
+        problem = self._check_request(head)
+        if problem is not None:
+            self._refuse(*problem, close=head.has_body or not head.keep_alive)
+            return
+        target = parse_absolute_target(head.target)
+        assert target is not None
+        fields = upstream_request_fields(
+            head,
+            target.authority,
+            self.client_ip,
+            our_name=self.ctx.name,
+            via=self.ctx.forward.via,
+            forwarded_for=self.ctx.forward.forwarded_for,
+        )
+        if head.chunked:
+            fields.append((b"Transfer-Encoding", b"chunked"))
+        elif head.content_length is not None:
+            fields.append((b"Content-Length", b"%d" % head.content_length))
+        exchange = Exchange(
+            self, head, target, request_head_bytes(head.method, target.origin_form, fields)
+        )
+        self.exchange = exchange
+        exchange.start()
+
+    def _check_request(self, head: RequestHead) -> tuple[int, str] | None:
+        """Return (status, reason) when the request must be refused."""
+        if not self.client_allowed:
+            return 403, f"Access denied: {self.deny_rule}"
+        if head.method == b"TRACE":
+            return 405, "TRACE is not allowed through this proxy."
+        try:
+            target = parse_absolute_target(head.target)
+        except RemoteProtocolError as e:
+            return 400, f"Malformed request target: {e}"
+        if target is None:
+            return 400, "This is a proxy: requests must use an absolute URI (http://host/path)."
+        if target.scheme != "http":
+            return 501, f"The {target.scheme}:// scheme is not supported; use CONNECT for https."
+        if carries_our_via(head.fields, self.ctx.name):
+            return 508, "Proxy loop detected: the request already passed through this proxy."
+        decision = self.ctx.policy.check_host(target.authority.host)
+        if not decision.allowed:
+            return decision.status, f"Access denied: {decision.rule}"
+        return None
+
+    def _on_connect(self, head: RequestHead) -> None:
+        self.gate.pause(IN_FLIGHT)
+        problem: tuple[int, str] | None = None
+        authority = None
+        if not self.client_allowed:
+            problem = 403, f"Access denied: {self.deny_rule}"
+        else:
+            try:
+                authority = parse_authority(head.target, None)
+            except RemoteProtocolError as e:
+                problem = 400, f"Malformed CONNECT target: {e}"
+        if authority is not None and problem is None:
+            for decision in (
+                self.ctx.policy.check_connect_port(authority.port),
+                self.ctx.policy.check_host(authority.host),
+            ):
+                if not decision.allowed:
+                    problem = decision.status, f"Access denied: {decision.rule}"
+                    break
+        if problem is not None or authority is None:
+            status, reason = problem or (400, "Malformed CONNECT target")
+            self._refuse(status, reason, close=True)
+            return
+        self.reader.switch_protocols()
+        self._set_deadline(TUNNEL, 0)
+        self.tunnel = open_tunnel(self, head, authority)
+
+    # -- answering --------------------------------------------------------------
+    def send_error(self, status: int, detail: str, *, close: bool) -> None:
+        """Write an error response of the proxy's own making."""
+        self.transport.write(error_page(status, detail, self.ctx.name, close=close))
+
+    def _refuse(self, status: int, detail: str, *, close: bool) -> None:
+        self.send_error(status, detail, close=close)
+        reply = LocalReply(status)
+        self.exchange = reply
+        if close:
+            self._log_local(status)
+            self.exchange = None
+            self.phase = CLOSING
+            self.transport.loseConnection()
+
+    def _finish_local(self, reply: LocalReply) -> None:
+        self._log_local(reply.status)
+        self.exchange = None
+        self._ready_for_next()
+
+    def exchange_finished(self, exchange: Exchange, status: int, *, abort: bool = False) -> None:
+        """Called by an exchange when its response is complete (or given up)."""
+        self.log_request(exchange.req, status, exchange.bytes_out, exchange.upstream_addr)
+        self.exchange = None
+        if abort or exchange.close_after:
+            self.phase = CLOSING
+            self.transport.loseConnection()
+        else:
+            self._ready_for_next()
+
+    def _ready_for_next(self) -> None:
+        self._set_deadline(IDLE, self.ctx.settings.idle_timeout)
+        self._request_bytes = 0
+        self.gate.resume(IN_FLIGHT)
+        self._next_ready = True
+        if not self._pumping:
+            self._pump([])
+
+    # -- logging ----------------------------------------------------------------
+    def log_request(
+        self, head: RequestHead | None, status: int, bytes_out: int, upstream: str | None
+    ) -> None:
+        """Write one access-log line for a finished request."""
+        log = self.ctx.access_log
+        if log is None:
+            return
+        now = self.ctx.reactor.seconds()
+        started = self._request_started or now
+        log.log(
+            AccessRecord(
+                ts=started,
+                listener=self.ctx.listener,
+                client=self.client_ip,
+                user=None,
+                method=head.method.decode("latin-1") if head else "-",
+                target=head.target.decode("latin-1") if head else "-",
+                status=status,
+                bytes_in=self._request_bytes,
+                bytes_out=bytes_out,
+                duration_ms=(now - started) * 1000.0,
+                upstream=upstream,
+            )
+        )
+
+    def _log_local(self, status: int) -> None:
+        self.log_request(self.reader.head, status, 0, None)
+
+
+def _public_reason(e: RemoteProtocolError) -> str:
+    return f"Bad request: {e}." if e.status == 400 else f"{e}."
+
+
+class ForwardFactory(Factory):
+    """Builds a :class:`ForwardProtocol` per connection of one forward listener."""
+
+    noisy = False
+
+    def __init__(self, ctx: ForwardContext) -> None:
+        self.ctx = ctx
+
+    def buildProtocol(self, addr: Any) -> ForwardProtocol:
+        return ForwardProtocol(self.ctx)

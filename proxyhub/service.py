@@ -1,0 +1,135 @@
+"""Wiring: build the listeners, pool, resolver and logs from a config, for twistd.
+
+``make_service(path)`` is what the twistd plugin calls.  A bad config is
+reported (every problem, with file, section and key) and twistd exits 1
+before any port is bound.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from twisted.application.service import MultiService
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+
+from .config import Config, ConfigError, load_config
+from .http import Limits
+from .net.context import ForwardContext
+from .net.deadlines import DeadlineSweeper, sweep_tick
+from .net.forward import ForwardFactory
+from .net.resolver import Resolver
+from .net.upstream import OriginPool
+from .observe.accesslog import AccessLog, open_access_log
+from .policy.access import AccessPolicy
+
+log = Logger()
+
+
+def limits_from(config: Config) -> Limits:
+    """The request-side wire limits of a config."""
+    s = config.proxyhub
+    return Limits(s.max_target_size, s.max_header_size, s.max_headers, s.max_body_size)
+
+
+class ProxyhubService(MultiService):
+    """Every listener of one config, on one reactor."""
+
+    def __init__(self, config: Config, reactor: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        self.ports: list[Any] = []
+        self.access_log: AccessLog | None = None
+        s = config.proxyhub
+        self.sweeper = DeadlineSweeper(
+            reactor,
+            sweep_tick(
+                [
+                    s.header_timeout,
+                    s.idle_timeout,
+                    s.read_timeout,
+                    s.tunnel_idle_timeout,
+                    s.half_close_timeout,
+                ]
+            ),
+        )
+        response_limits = Limits(65536, s.max_header_size, s.max_headers, 0)
+        self.pool = OriginPool(
+            reactor, self.sweeper, response_limits, s.connect_timeout, s.idle_timeout
+        )
+        self.resolver = Resolver(reactor)
+        self.forward_ctx: ForwardContext | None = None
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        self.access_log = open_access_log(self.config.proxyhub)
+        if self.config.forward is not None:
+            self._listen_forward()
+        self.sweeper.start()
+
+    def _listen_forward(self) -> None:
+        fwd = self.config.forward
+        assert fwd is not None
+        ctx = ForwardContext(
+            reactor=self.reactor,
+            settings=self.config.proxyhub,
+            forward=fwd,
+            policy=AccessPolicy.from_settings(fwd),
+            pool=self.pool,
+            resolver=self.resolver,
+            sweeper=self.sweeper,
+            limits=limits_from(self.config),
+            access_log=self.access_log,
+            name=self.config.proxyhub.name,
+        )
+        factory = ForwardFactory(ctx)
+        own: set[tuple[str, int]] = set()
+        for description in fwd.listen:
+            port = self._listen(description, factory)
+            address = port.getHost()
+            own.add((address.host, address.port))
+        ctx.policy = AccessPolicy.from_settings(fwd, own_addresses=frozenset(own))
+        self.forward_ctx = ctx
+
+    def _listen(self, description: str, factory: Any) -> Any:
+        endpoint = serverFromString(self.reactor, description)
+        result: list[Any] = []
+        endpoint.listen(factory).addBoth(result.append)
+        outcome = result[0] if result else None
+        if outcome is None or hasattr(outcome, "getErrorMessage"):
+            reason = outcome.getErrorMessage() if outcome is not None else "did not start"
+            self._stop_ports()
+            sys.stderr.write(f"proxyhub: cannot listen on {description}: {reason}\n")
+            raise SystemExit(1)
+        self.ports.append(outcome)
+        log.info("proxyhub listening on {address}", address=outcome.getHost())
+        return outcome
+
+    def _stop_ports(self) -> None:
+        for port in self.ports:
+            port.stopListening()
+        self.ports = []
+
+    def stopService(self) -> Any:
+        self._stop_ports()
+        self.sweeper.stop()
+        self.pool.close_all()
+        if self.access_log is not None:
+            self.access_log.close()
+        return super().stopService()
+
+
+def make_service(path: str, reactor: Any = None) -> ProxyhubService:
+    """Load ``path`` and build the service; exit 1 with every problem when invalid."""
+    try:
+        config = load_config(path)
+    except ConfigError as e:
+        sys.stderr.write(f"{e}\n")
+        raise SystemExit(1) from None
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor
+    return ProxyhubService(config, reactor)
