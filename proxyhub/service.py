@@ -23,6 +23,7 @@ from .net.resolver import Resolver
 from .net.upstream import OriginPool
 from .observe.accesslog import AccessLog, open_access_log
 from .policy.access import AccessPolicy
+from .policy.forward_headers import ForwardRewriter
 
 log = Logger()
 
@@ -83,6 +84,9 @@ class ProxyhubService(MultiService):
             limits=limits_from(self.config),
             access_log=self.access_log,
             name=self.config.proxyhub.name,
+            rewriter=ForwardRewriter(
+                self.config.proxyhub.name, via=fwd.via, forwarded_for=fwd.forwarded_for
+            ),
         )
         factory = ForwardFactory(ctx)
         own: set[tuple[str, int]] = set()

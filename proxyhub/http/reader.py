@@ -56,6 +56,7 @@ _CHUNK_LINE = re.compile(
     rb"(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|\"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*\"))?)*)"
 )
 _BARE_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
+_FRAMING_FIELDS = (b"content-length", b"transfer-encoding")
 _MAX_CHUNK_LINE = 4096
 _MAX_LEADING_CRLF = 8
 
@@ -83,7 +84,8 @@ class _Reader:
         events: list[Event] = []
         while data and self.state not in (DONE, SWITCHED):
             data = self._STEPS[self.state](self, data, events)
-        self._buf = data
+        if data:  # held after END or a switch; a step that needs more bytes kept its own
+            self._buf = data
         return events
 
     def feed_eof(self) -> list[Event]:
@@ -130,6 +132,7 @@ class _Reader:
             self._buf = data
             return b""
         self._scanned = 0
+        self._check_request_line(data)
         if end + 4 > self.limits.max_header_size:
             raise RemoteProtocolError("message head too large", self._head_too_large_status)
         head = data[:end]
@@ -156,6 +159,12 @@ class _Reader:
         if _BARE_LF.search(probe, start):
             raise RemoteProtocolError("bare CR or LF in the head", self._error_status)
         self._scanned = len(data)
+        self._check_request_line(data)
+        if len(data) > self.limits.max_header_size:
+            raise RemoteProtocolError("message head too large", self._head_too_large_status)
+
+    def _check_request_line(self, data: bytes) -> None:
+        """414 for a request line with no end in sight, whether or not the head is complete."""
         line_limit = self.limits.max_target_size + 64
         if (
             self._error_status == 400
@@ -163,8 +172,6 @@ class _Reader:
             and data.find(b"\r\n", 0, line_limit) < 0
         ):
             raise RemoteProtocolError("request target too long", 414)
-        if len(data) > self.limits.max_header_size:
-            raise RemoteProtocolError("message head too large", self._head_too_large_status)
 
     @property
     def _head_too_large_status(self) -> int:
@@ -253,6 +260,8 @@ class _Reader:
         if end < 0:
             if self._trailer_bytes + len(data) > self.limits.max_header_size:
                 raise RemoteProtocolError("trailers too large", self._head_too_large_status)
+            if _BARE_LF.search(data[:-1] if data.endswith(b"\r") else data):
+                raise RemoteProtocolError("bare CR or LF in trailers", self._error_status)
             self._buf = data
             return b""
         if end == 0:
@@ -266,9 +275,11 @@ class _Reader:
         if _BARE_LF.search(line):
             raise RemoteProtocolError("bare CR or LF in trailers", self._error_status)
         try:
-            parse_fields([line], 1)
+            name = parse_fields([line], 1)[0][0].lower()
         except RemoteProtocolError as e:
             raise RemoteProtocolError(f"bad trailer: {e}", self._error_status) from None
+        if name in _FRAMING_FIELDS:
+            raise RemoteProtocolError("framing field in trailers", self._error_status)
         return data[end + 2 :]
 
     def _step_until_close(self, data: bytes, events: list[Event]) -> bytes:

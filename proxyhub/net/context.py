@@ -9,6 +9,7 @@ from ..config.model import ForwardSettings, ProxyhubSettings
 from ..http import Limits
 from ..observe.accesslog import AccessLog
 from ..policy.access import AccessPolicy
+from ..policy.forward_headers import ForwardRewriter
 from .deadlines import DeadlineSweeper
 from .resolver import Resolver
 from .upstream import OriginPool
@@ -28,5 +29,6 @@ class ForwardContext:
     limits: Limits
     access_log: AccessLog | None
     name: str
+    rewriter: ForwardRewriter
     listener: str = "forward"
     active_connections: int = 0

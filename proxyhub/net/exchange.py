@@ -26,7 +26,6 @@ from ..http import (
     response_head_bytes,
 )
 from ..http.target import AbsoluteTarget
-from ..policy.forward_headers import downstream_response_fields
 from .flow import feed_from, stop_feeding
 from .resolver import ResolutionError
 from .upstream import UpstreamProtocol
@@ -159,37 +158,49 @@ class Exchange:
 
     def _send_end(self) -> None:
         assert self.up is not None
+        transport = self.up.transport
         if self.req.chunked:
-            self.up.transport.write(LAST_CHUNK)
-        stop_feeding(self.up.transport, self.down.gate)
+            transport.write(LAST_CHUNK)
+        if transport.producer is not None:
+            stop_feeding(transport, self.down.gate)
 
     # -- response, from the origin --------------------------------------------
     def upstream_events(self, events: list[Event]) -> None:
-        """Parsed response events from the origin connection."""
+        """Parsed response events from the origin connection.
+
+        Everything one batch produces for the client goes out in one write;
+        the origin is throttled by the client's buffer only while a response
+        is still streaming after the batch.
+        """
+        out: list[bytes] = []
         for event in events:
             if event.__class__ is bytes:
-                self._relay_body(event)
+                self._relay_body(event, out)
             elif event is END:
-                self._response_end()
+                self._response_end(out)
+                return
             else:
-                self._response_head(event)  # type: ignore[arg-type]
+                self._response_head(event, out)  # type: ignore[arg-type]
             if self.finished:
                 return
+        if out:
+            self.down.transport.writeSequence(out)
+        up = self.up
+        if self.response_started and up is not None and self.down.transport.producer is None:
+            feed_from(self.down.transport, up.gate)
 
-    def _response_head(self, resp: ResponseHead) -> None:
+    def _response_head(self, resp: ResponseHead, out: list[bytes]) -> None:
         if resp.status < 200:
             if resp.status == 101:
                 self.upstream_failed("the origin switched protocols unasked", 502)
             elif resp.status == 100 and self.req.version == b"HTTP/1.1":
-                self.down.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                out.append(b"HTTP/1.1 100 Continue\r\n\r\n")
             return
         self.response = resp
         self.response_started = True
-        fields = downstream_response_fields(resp, our_name=self.ctx.name, via=self.ctx.forward.via)
+        fields = self.ctx.rewriter.response_fields(resp)
         self._add_response_framing(resp, fields)
-        self.down.transport.write(response_head_bytes(resp.status, resp.reason, fields))
-        assert self.up is not None and self.up.gate is not None
-        feed_from(self.down.transport, self.up.gate)
+        out.append(response_head_bytes(resp.status, resp.reason, fields))
 
     def _add_response_framing(self, resp: ResponseHead, fields: list[tuple[bytes, bytes]]) -> None:
         bodiless = self.req.method == b"HEAD" or resp.status in (204, 304)
@@ -208,20 +219,26 @@ class Exchange:
         elif self.req.version == b"HTTP/1.0":
             fields.append((b"Connection", b"keep-alive"))
 
-    def _relay_body(self, data: bytes) -> None:
+    def _relay_body(self, data: bytes, out: list[bytes]) -> None:
         self.bytes_out += len(data)
         if self.rechunk:
-            self.down.transport.writeSequence([chunk_header(len(data)), data, CRLF])
+            out.append(chunk_header(len(data)))
+            out.append(data)
+            out.append(CRLF)
         else:
-            self.down.transport.write(data)
+            out.append(data)
 
-    def _response_end(self) -> None:
+    def _response_end(self, out: list[bytes]) -> None:
         if self.rechunk:
-            self.down.transport.write(LAST_CHUNK)
+            out.append(LAST_CHUNK)
+        down = self.down.transport
+        down.writeSequence(out)
         up = self.up
-        assert up is not None and up.gate is not None and self.response is not None
-        stop_feeding(self.down.transport, up.gate)
-        stop_feeding(up.transport, self.down.gate)
+        assert up is not None and self.response is not None
+        if down.producer is up.gate:
+            stop_feeding(down, up.gate)
+        if up.transport.producer is not None:
+            stop_feeding(up.transport, self.down.gate)
         up.finish(reusable=self.response.keep_alive and self.request_done)
         self.up = None
         self._done(self.response.status)
@@ -253,8 +270,7 @@ class Exchange:
 
     def _detach(self, up: UpstreamProtocol) -> None:
         stop_feeding(up.transport, self.down.gate)
-        if up.gate is not None:
-            stop_feeding(self.down.transport, up.gate)
+        stop_feeding(self.down.transport, up.gate)
         up.sink = None
         up.close()
         self.up = None

@@ -9,6 +9,7 @@ flight and the next one is parsed from what was already buffered.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -16,10 +17,17 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..http import END, Event, RemoteProtocolError, RequestHead, RequestReader, request_head_bytes
-from ..http.target import parse_absolute_target, parse_authority
+from ..http import (
+    END,
+    Event,
+    Fields,
+    RemoteProtocolError,
+    RequestHead,
+    RequestReader,
+    request_head_bytes,
+)
+from ..http.target import AbsoluteTarget, parse_absolute_target, parse_authority
 from ..observe.accesslog import AccessRecord
-from ..policy.forward_headers import carries_our_via, upstream_request_fields
 from ..policy.pages import error_page
 from .context import ForwardContext
 from .exchange import Exchange
@@ -27,7 +35,16 @@ from .flow import ReadGate
 from .tunnel import open_tunnel
 
 IN_FLIGHT = "in-flight"
+PIPELINE_BUFFER = 65536  # bytes of pipelined requests held before reading pauses
 HEAD_WAIT, IDLE, BODY, WAITING, TUNNEL, CLOSING = range(6)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request is answered by the proxy instead of being forwarded."""
+
+    status: int
+    reason: str
 
 
 class LocalReply:
@@ -132,6 +149,8 @@ class ForwardProtocol(Protocol):
             self._protocol_error(e)
             return
         self._pump(events)
+        if self.exchange is not None and self.reader.buffered > PIPELINE_BUFFER:
+            self.gate.pause(IN_FLIGHT)  # enough of the next request is held; wait our turn
 
     def _pump(self, events: list[Event]) -> None:
         """Dispatch events, then any pipelined request already buffered, iteratively."""
@@ -159,7 +178,6 @@ class ForwardProtocol(Protocol):
             if exchange is not None:
                 exchange.request_body(event)
         elif event is END:
-            self.gate.pause(IN_FLIGHT)
             if self.phase == BODY:
                 self._set_deadline(WAITING, 0)
             if isinstance(exchange, Exchange):
@@ -189,50 +207,47 @@ class ForwardProtocol(Protocol):
         if head.method == b"CONNECT":
             self._on_connect(head)
             return
-        problem = self._check_request(head)
-        if problem is not None:
-            self._refuse(*problem, close=head.has_body or not head.keep_alive)
+        outcome = self._accept_request(head)
+        if isinstance(outcome, Refusal):
+            self._refuse(outcome.status, outcome.reason, close=head.has_body or not head.keep_alive)
             return
-        target = parse_absolute_target(head.target)
-        assert target is not None
-        fields = upstream_request_fields(
-            head,
-            target.authority,
-            self.client_ip,
-            our_name=self.ctx.name,
-            via=self.ctx.forward.via,
-            forwarded_for=self.ctx.forward.forwarded_for,
-        )
+        target, fields = outcome
         if head.chunked:
             fields.append((b"Transfer-Encoding", b"chunked"))
         elif head.content_length is not None:
             fields.append((b"Content-Length", b"%d" % head.content_length))
-        exchange = Exchange(
-            self, head, target, request_head_bytes(head.method, target.origin_form, fields)
-        )
+        upstream_head = request_head_bytes(head.method, target.origin_form, fields)
+        exchange = Exchange(self, head, target, upstream_head)
         self.exchange = exchange
         exchange.start()
 
-    def _check_request(self, head: RequestHead) -> tuple[int, str] | None:
-        """Return (status, reason) when the request must be refused."""
+    def _accept_request(self, head: RequestHead) -> Refusal | tuple[AbsoluteTarget, Fields]:
+        """The target and upstream fields of an acceptable request, else a Refusal."""
         if not self.client_allowed:
-            return 403, f"Access denied: {self.deny_rule}"
+            return Refusal(403, f"Access denied: {self.deny_rule}")
         if head.method == b"TRACE":
-            return 405, "TRACE is not allowed through this proxy."
+            return Refusal(405, "TRACE is not allowed through this proxy.")
         try:
             target = parse_absolute_target(head.target)
         except RemoteProtocolError as e:
-            return 400, f"Malformed request target: {e}"
+            return Refusal(400, f"Malformed request target: {e}")
         if target is None:
-            return 400, "This is a proxy: requests must use an absolute URI (http://host/path)."
+            return Refusal(
+                400, "This is a proxy: requests must use an absolute URI (http://host/path)."
+            )
         if target.scheme != "http":
-            return 501, f"The {target.scheme}:// scheme is not supported; use CONNECT for https."
-        if carries_our_via(head.fields, self.ctx.name):
-            return 508, "Proxy loop detected: the request already passed through this proxy."
+            return Refusal(
+                501, f"The {target.scheme}:// scheme is not supported; use CONNECT for https."
+            )
         decision = self.ctx.policy.check_host(target.authority.host)
         if not decision.allowed:
-            return decision.status, f"Access denied: {decision.rule}"
-        return None
+            return Refusal(decision.status, f"Access denied: {decision.rule}")
+        fields = self.ctx.rewriter.request_fields(head, target.authority, self.client_ip)
+        if fields is None:
+            return Refusal(
+                508, "Proxy loop detected: the request already passed through this proxy."
+            )
+        return target, fields
 
     def _on_connect(self, head: RequestHead) -> None:
         self.gate.pause(IN_FLIGHT)

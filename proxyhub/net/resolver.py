@@ -49,13 +49,20 @@ class Resolver:
 
     def cached(self, host: str) -> list[str] | None:
         """Addresses for ``host`` without waiting: IP literals and fresh cache hits."""
-        ip = parse_ip_literal(host)
-        if ip is not None:
-            return [str(ip)]
         hit = self._cache.get(host)
         if hit is not None and hit[0] > self.reactor.seconds():
             return hit[1]
-        return None
+        ip = parse_ip_literal(host)
+        if ip is None:
+            return None
+        addresses = [str(ip)]
+        self._remember(host, addresses, float("inf"))
+        return addresses
+
+    def _remember(self, host: str, addresses: list[str], expires: float) -> None:
+        if len(self._cache) >= self.max_entries:
+            self._cache.clear()
+        self._cache[host] = (expires, addresses)
 
     def resolve(self, host: str) -> Deferred[list[str]]:
         """Addresses for ``host``; fails with :class:`ResolutionError`."""
@@ -80,9 +87,7 @@ class Resolver:
     def _finished(self, addresses: list[str], host: str) -> None:
         waiters = self._pending.pop(host, [])
         if addresses:
-            if len(self._cache) >= self.max_entries:
-                self._cache.clear()
-            self._cache[host] = (self.reactor.seconds() + self.ttl, addresses)
+            self._remember(host, addresses, self.reactor.seconds() + self.ttl)
         for waiter in waiters:
             if addresses:
                 waiter.callback(addresses)

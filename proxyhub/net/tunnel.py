@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.error import TimeoutError as ConnectTimeout
 from twisted.internet.interfaces import IHalfCloseableProtocol
-from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..http import RequestHead
 from ..http.target import Authority
 from ..observe.accesslog import AccessRecord
-from .connect import connect_to
+from .connect import Connectable, connect_to
 from .flow import ReadGate, feed_from, stop_feeding
 from .resolver import ResolutionError
 
@@ -33,7 +32,7 @@ ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 
 
 @implementer(IHalfCloseableProtocol)
-class OriginEnd(Protocol):
+class OriginEnd(Connectable):
     """The origin side of a tunnel: hands everything to the :class:`Tunnel`."""
 
     transport: Any
@@ -44,6 +43,7 @@ class OriginEnd(Protocol):
 
     def connectionMade(self) -> None:
         self.gate = ReadGate(self.transport)
+        super().connectionMade()
 
     def dataReceived(self, data: bytes) -> None:
         if self.tunnel is not None:

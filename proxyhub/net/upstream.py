@@ -13,11 +13,10 @@ from typing import Any
 from typing import Protocol as TypingProtocol
 
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from ..http import Event, Limits, RemoteProtocolError, ResponseReader
-from .connect import connect_to
+from .connect import Connectable, connect_to
 from .deadlines import DeadlineSweeper
 from .flow import ReadGate
 
@@ -34,7 +33,7 @@ class ResponseSink(TypingProtocol):
     def upstream_timed_out(self) -> None: ...
 
 
-class UpstreamProtocol(Protocol):
+class UpstreamProtocol(Connectable):
     """One connection to an origin."""
 
     transport: Any
@@ -44,7 +43,7 @@ class UpstreamProtocol(Protocol):
         self.key = key
         self.reader = ResponseReader(pool.limits)
         self.sink: ResponseSink | None = None
-        self.gate: ReadGate | None = None
+        self.gate = ReadGate(None)
         self.reused = False
         self.received = False
         self.connected = False
@@ -82,6 +81,7 @@ class UpstreamProtocol(Protocol):
     def connectionMade(self) -> None:
         self.connected = True
         self.gate = ReadGate(self.transport)
+        super().connectionMade()
 
     def dataReceived(self, data: bytes) -> None:
         sink = self.sink

@@ -28,6 +28,7 @@ from proxyhub.policy.addresses import (
 from proxyhub.policy.domains import HostPatterns, normalize_host
 
 OK = 200
+_MEMO_SIZE = 4096
 FORBIDDEN = 403
 BAD_REQUEST = 400
 LOOP = 508
@@ -67,6 +68,7 @@ class AccessPolicy:
         "_connect_ports",
         "_deny_destinations",
         "_deny_domains",
+        "_memo",
         "_own_exact",
         "_own_ports",
     )
@@ -88,6 +90,7 @@ class AccessPolicy:
         self._deny_domains = HostPatterns(deny_domains)
         self._own_exact: dict[tuple[IPAddress, int], str] = {}
         self._own_ports: dict[int, str] = {}
+        self._memo: dict[tuple[str, object], Decision] = {}
         for host, port in sorted(own_addresses):
             self._add_own(host, port)
 
@@ -116,15 +119,17 @@ class AccessPolicy:
         else:
             self._own_exact.setdefault((canonical_address(literal), port), label)
 
+    def _remember(self, key: tuple[str, object], decision: Decision) -> Decision:
+        """Keep a decision: the policy is immutable, so the same question has the same answer."""
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[key] = decision
+        return decision
+
     def check_client(self, ip: str) -> Decision:
         """Decide whether the client at ``ip`` may use the proxy (``allow_clients``)."""
-        address = _parse_address(ip)
-        if address is None:
-            return _deny(f"allow_clients: {ip} is not an IP address")
-        network = self._allow_clients.find(address)
-        if network is None:
-            return _deny(f"allow_clients: {ip} not listed")
-        return _allow(f"allow_clients: {network}")
+        hit = self._memo.get(("client", ip))
+        return hit if hit is not None else self._remember(("client", ip), self._client(ip))
 
     def check_host(self, host: str) -> Decision:
         """Decide whether the target ``host`` may be reached, before resolving it.
@@ -133,6 +138,29 @@ class AccessPolicy:
         spelling, is matched as its canonical form against both pattern lists
         and against ``deny_destinations``.
         """
+        hit = self._memo.get(("host", host))
+        return hit if hit is not None else self._remember(("host", host), self._host(host))
+
+    def check_destination(self, ip: str, port: int) -> Decision:
+        """Decide whether a resolved address may be connected to.
+
+        The proxy's own listening addresses give 508 (a loop); ``deny_destinations``
+        gives 403.
+        """
+        key = (ip, port)
+        hit = self._memo.get(key)
+        return hit if hit is not None else self._remember(key, self._destination(ip, port))
+
+    def _client(self, ip: str) -> Decision:
+        address = _parse_address(ip)
+        if address is None:
+            return _deny(f"allow_clients: {ip} is not an IP address")
+        network = self._allow_clients.find(address)
+        if network is None:
+            return _deny(f"allow_clients: {ip} not listed")
+        return _allow(f"allow_clients: {network}")
+
+    def _host(self, host: str) -> Decision:
         name = normalize_host(host)
         if not name:
             return _deny("host: empty", BAD_REQUEST)
@@ -162,12 +190,7 @@ class AccessPolicy:
             return _allow(f"connect_ports: {port}")
         return _deny(f"connect_ports: {port} not listed")
 
-    def check_destination(self, ip: str, port: int) -> Decision:
-        """Decide whether a resolved address may be connected to.
-
-        The proxy's own listening addresses give 508 (a loop); ``deny_destinations``
-        gives 403.
-        """
+    def _destination(self, ip: str, port: int) -> Decision:
         address = _parse_address(ip)
         if address is None:
             return _deny(f"deny_destinations: {ip} is not an IP address")
