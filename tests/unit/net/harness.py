@@ -1,0 +1,69 @@
+"""A forward proxy wired to an in-memory reactor: no sockets, a clock we move by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+from proxyhub.config import parse_config_text
+from proxyhub.net.context import ForwardContext
+from proxyhub.net.deadlines import DeadlineSweeper
+from proxyhub.net.forward import ForwardProtocol
+from proxyhub.net.resolver import Resolver
+from proxyhub.net.upstream import OriginPool
+from proxyhub.policy.access import AccessPolicy
+from proxyhub.policy.forward_headers import ForwardRewriter
+from proxyhub.service import limits_from
+
+
+class HalfCloseTransport(StringTransport):
+    """A StringTransport that also accepts half-closes."""
+
+    def loseWriteConnection(self) -> None:
+        self.write_closed = True
+
+
+def make_context(reactor: MemoryReactorClock, **proxyhub: str) -> ForwardContext:
+    """A ForwardContext over ``reactor`` with loopback origins allowed."""
+    base = {"access_log": "off", "name": "unit:3128"} | proxyhub
+    text = "[proxyhub]\n" + "".join(f"{k} = {v}\n" for k, v in base.items())
+    text += "[forward]\nlisten = tcp:3128\ndeny_destinations =\nconnect_ports = *\n"
+    config = parse_config_text(text)
+    assert config.forward is not None
+    s = config.proxyhub
+    sweeper = DeadlineSweeper(reactor, 0.1)
+    sweeper.start()
+    limits = limits_from(config)
+    pool = OriginPool(reactor, sweeper, limits, s.connect_timeout, s.idle_timeout)
+    return ForwardContext(
+        reactor=reactor,
+        settings=s,
+        forward=config.forward,
+        policy=AccessPolicy.from_settings(config.forward),
+        pool=pool,
+        resolver=Resolver(reactor),
+        sweeper=sweeper,
+        limits=limits,
+        access_log=None,
+        name=s.name,
+        rewriter=ForwardRewriter(s.name, via=True, forwarded_for="add"),
+    )
+
+
+def connect_client(ctx: ForwardContext) -> tuple[ForwardProtocol, HalfCloseTransport]:
+    """A ForwardProtocol with a client at 127.0.0.1 on an in-memory transport."""
+    proto = ForwardProtocol(ctx)
+    transport = HalfCloseTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+def accept_origin(reactor: MemoryReactorClock, index: int = -1) -> tuple[Any, StringTransport]:
+    """Complete the proxy's pending outgoing connection ``index``; return protocol and transport."""
+    host, port, factory, _timeout, _bind = reactor.tcpClients[index]
+    proto = factory.buildProtocol(IPv4Address("TCP", host, port))
+    transport = HalfCloseTransport(peerAddress=IPv4Address("TCP", host, port))
+    proto.makeConnection(transport)
+    return proto, transport
