@@ -7,7 +7,10 @@ before any port is bound.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from twisted.application.service import MultiService
@@ -19,6 +22,7 @@ from .http import Limits
 from .net.context import ForwardContext
 from .net.deadlines import DeadlineSweeper, sweep_tick
 from .net.forward import ForwardFactory
+from .net.registry import ConnectionRegistry
 from .net.resolver import Resolver
 from .net.upstream import OriginPool
 from .observe.accesslog import AccessLog, open_access_log
@@ -62,6 +66,8 @@ class ProxyhubService(MultiService):
         )
         self.resolver = Resolver(reactor)
         self.forward_ctx: ForwardContext | None = None
+        self.registry = ConnectionRegistry(reactor, s.max_connections)
+        self._stopping = False
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
@@ -69,6 +75,26 @@ class ProxyhubService(MultiService):
         if self.config.forward is not None:
             self._listen_forward()
         self.sweeper.start()
+        self.reactor.callWhenRunning(self._install_stop_signals)
+
+    def _install_stop_signals(self) -> None:
+        """SIGTERM/SIGINT: drain and exit 0; a second one exits at once.
+
+        Twisted's own handlers re-raise the signal at exit (status -15); an
+        operator's orderly stop is not a failure, so we take them over.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, self._on_stop_signal)
+
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        if self._stopping:
+            os._exit(1)
+        self._stopping = True
+        log.info("proxyhub received {signal}, stopping", signal=signal.Signals(signum).name)
+        self.reactor.callFromThread(self.reactor.stop)
 
     def _listen_forward(self) -> None:
         fwd = self.config.forward
@@ -87,6 +113,7 @@ class ProxyhubService(MultiService):
             rewriter=ForwardRewriter(
                 self.config.proxyhub.name, via=fwd.via, forwarded_for=fwd.forwarded_for
             ),
+            registry=self.registry,
         )
         factory = ForwardFactory(ctx)
         own: set[tuple[str, int]] = set()
@@ -108,6 +135,7 @@ class ProxyhubService(MultiService):
             sys.stderr.write(f"proxyhub: cannot listen on {description}: {reason}\n")
             raise SystemExit(1)
         self.ports.append(outcome)
+        self.registry.ports.append(outcome)
         log.info("proxyhub listening on {address}", address=outcome.getHost())
         return outcome
 
@@ -117,7 +145,15 @@ class ProxyhubService(MultiService):
         self.ports = []
 
     def stopService(self) -> Any:
+        """Stop accepting, let in-flight work finish within drain_timeout, then clean up."""
         self._stop_ports()
+        self.registry.ports = []
+        log.info("proxyhub draining {n} connections", n=len(self.registry.live))
+        drained = self.registry.drain(self.config.proxyhub.drain_timeout)
+        drained.addCallback(lambda _: self._after_drain())
+        return drained
+
+    def _after_drain(self) -> Any:
         self.sweeper.stop()
         self.pool.close_all()
         if self.access_log is not None:

@@ -11,6 +11,7 @@ from ..observe.accesslog import AccessLog
 from ..policy.access import AccessPolicy
 from ..policy.forward_headers import ForwardRewriter
 from .deadlines import DeadlineSweeper
+from .registry import ConnectionRegistry
 from .resolver import Resolver
 from .upstream import OriginPool
 
@@ -30,5 +31,5 @@ class ForwardContext:
     access_log: AccessLog | None
     name: str
     rewriter: ForwardRewriter
+    registry: ConnectionRegistry
     listener: str = "forward"
-    active_connections: int = 0

@@ -80,6 +80,7 @@ class ForwardProtocol(Protocol):
         self.deadline = 0.0
         self._pumping = False
         self._next_ready = False
+        self.draining = False
         self._request_started = 0.0
         self._request_bytes = 0
 
@@ -90,12 +91,12 @@ class ForwardProtocol(Protocol):
         decision = self.ctx.policy.check_client(self.client_ip)
         self.client_allowed = decision.allowed
         self.deny_rule = decision.rule
-        self.ctx.active_connections += 1
+        self.ctx.registry.opened(self)
         self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
         self.ctx.sweeper.watch(self)
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
-        self.ctx.active_connections -= 1
+        self.ctx.registry.closed(self)
         self.ctx.sweeper.forget(self)
         self.phase = CLOSING
         if self.tunnel is not None:
@@ -116,6 +117,19 @@ class ForwardProtocol(Protocol):
 
     def writeConnectionLost(self) -> None:
         self.transport.loseConnection()
+
+    def drain(self) -> None:
+        """Shutting down: close now if idle, else after the current exchange."""
+        self.draining = True
+        if self.phase == IDLE or (self.phase == HEAD_WAIT and not self.reader.buffered):
+            self.phase = CLOSING
+            self.transport.loseConnection()
+        elif isinstance(self.exchange, Exchange):
+            self.exchange.close_after = True
+
+    def abort(self) -> None:
+        """The drain deadline passed: drop the connection."""
+        self.transport.abortConnection()
 
     # -- timeouts -------------------------------------------------------------
     def _set_deadline(self, phase: int, timeout: float) -> None:
@@ -309,6 +323,10 @@ class ForwardProtocol(Protocol):
     def _ready_for_next(self) -> None:
         self._set_deadline(IDLE, self.ctx.settings.idle_timeout)
         self._request_bytes = 0
+        if self.draining:
+            self.phase = CLOSING
+            self.transport.loseConnection()
+            return
         self.gate.resume(IN_FLIGHT)
         self._next_ready = True
         if not self._pumping:

@@ -11,6 +11,7 @@ from proxyhub.config import parse_config_text
 from proxyhub.net.context import ForwardContext
 from proxyhub.net.deadlines import DeadlineSweeper
 from proxyhub.net.forward import ForwardProtocol
+from proxyhub.net.registry import ConnectionRegistry
 from proxyhub.net.resolver import Resolver
 from proxyhub.net.upstream import OriginPool
 from proxyhub.policy.access import AccessPolicy
@@ -49,6 +50,7 @@ def make_context(reactor: MemoryReactorClock, **proxyhub: str) -> ForwardContext
         access_log=None,
         name=s.name,
         rewriter=ForwardRewriter(s.name, via=True, forwarded_for="add"),
+        registry=ConnectionRegistry(reactor, s.max_connections),
     )
 
 
