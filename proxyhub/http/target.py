@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from ipaddress import IPv6Address
 
 from .errors import RemoteProtocolError
 
 _REG_NAME = re.compile(r"[a-z0-9._~!$&'()*+,;=%-]+")
 _IPV6 = re.compile(r"[0-9a-f:.]+")
 _PORT = re.compile(r"[0-9]{1,5}")
+_USERINFO = re.compile(rb"[A-Za-z0-9._~!$&'()*+,;=:%-]*")  # RFC 3986 section 3.2.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,7 @@ def parse_authority(text: bytes, default_port: int | None) -> Authority:
     if s.startswith("["):
         close = s.find("]")
         host, rest = s[1:close], s[close + 1 :]
-        if close < 0 or not _IPV6.fullmatch(host) or ":" not in host:
+        if close < 0 or not _IPV6.fullmatch(host) or not _is_ipv6(host):
             raise RemoteProtocolError("malformed IPv6 literal in authority")
     else:
         host, colon, port_text = s.partition(":")
@@ -61,6 +63,14 @@ def parse_authority(text: bytes, default_port: int | None) -> Authority:
         if not _REG_NAME.fullmatch(host):
             raise RemoteProtocolError("malformed host in authority")
     return Authority(host.rstrip(".") or host, _parse_port(rest, default_port))
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_port(rest: str, default_port: int | None) -> int:
@@ -92,7 +102,11 @@ def parse_absolute_target(target: bytes) -> AbsoluteTarget | None:
             end = i
     authority, path = rest[:end], rest[end:]
     if b"@" in authority:
-        authority = authority.rpartition(b"@")[2]  # userinfo is never forwarded
+        userinfo, _, authority = authority.rpartition(b"@")  # userinfo is never forwarded
+        if not _USERINFO.fullmatch(userinfo):
+            # "http://a.example\@b.example/" or "http://a@b@c/": other URL parsers
+            # would see another host than the one we connect to.
+            raise RemoteProtocolError("malformed userinfo in absolute URI")
     path = path.partition(b"#")[0]
     if not path.startswith(b"/"):
         path = b"/" + path
