@@ -1,15 +1,22 @@
 """Parsed message heads: small slotted records shared by both directions.
 
-Header fields keep the peer's spelling (so re-serialized messages look like
-the original) in ``fields`` as ``(name, value)`` byte pairs; framing facts the
-parser had to work out anyway are kept as attributes so nobody re-derives them.
+A head keeps its header fields two ways, each made from the other on demand:
+``raw``, the field block exactly as validated (``b"\\r\\nName: value"`` per
+line, so whole-block regex work runs at C speed on the hot path), and
+``fields``, a list of ``(name, value)`` pairs in the peer's spelling.
+Framing facts the parser had to work out anyway are kept as attributes so
+nobody re-derives them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 Fields = list[tuple[bytes, bytes]]
+
+_FIELD_SPLIT = re.compile(rb"\r\n([^:\r\n]+):[\t ]*([^\r\n]*)")
+_NO_TOKENS: frozenset[bytes] = frozenset()
 
 
 def get_field(fields: Iterable[tuple[bytes, bytes]], lname: bytes) -> bytes | None:
@@ -32,38 +39,63 @@ def field_tokens(fields: Iterable[tuple[bytes, bytes]], lname: bytes) -> set[byt
     return tokens
 
 
-class RequestHead:
+def split_raw(raw: bytes) -> Fields:
+    """The ``(name, value)`` pairs of a validated field block."""
+    return [(n, v.rstrip(b" \t")) for n, v in _FIELD_SPLIT.findall(raw)]
+
+
+def join_raw(fields: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The field block of ``(name, value)`` pairs."""
+    return b"".join([b"\r\n" + n + b": " + v for n, v in fields])
+
+
+class _Head:
+    """Field storage common to request and response heads."""
+
+    __slots__ = ("_fields", "_raw", "chunked", "connection", "content_length", "keep_alive")
+
+    def _init_fields(self, fields: Fields | None, raw: bytes | None) -> None:
+        self._fields = fields
+        self._raw = raw
+
+    @property
+    def fields(self) -> Fields:
+        """The header fields as ``(name, value)`` pairs."""
+        if self._fields is None:
+            self._fields = split_raw(self._raw or b"")
+        return self._fields
+
+    @property
+    def raw(self) -> bytes:
+        """The header fields as one block, ``b"\\r\\nName: value"`` per field."""
+        if self._raw is None:
+            self._raw = join_raw(self._fields or [])
+        return self._raw
+
+
+class RequestHead(_Head):
     """A request line and its header fields."""
 
-    __slots__ = (
-        "chunked",
-        "connection",
-        "content_length",
-        "fields",
-        "host",
-        "keep_alive",
-        "method",
-        "target",
-        "version",
-    )
+    __slots__ = ("host", "method", "target", "version")
 
     def __init__(
         self,
         method: bytes,
         target: bytes,
         version: bytes,
-        fields: Fields,
+        fields: Fields | None,
         *,
+        raw: bytes | None = None,
         host: bytes | None = None,
         content_length: int | None = None,
         chunked: bool = False,
-        connection: frozenset[bytes] = frozenset(),
+        connection: frozenset[bytes] = _NO_TOKENS,
         keep_alive: bool = True,
     ) -> None:
         self.method = method
         self.target = target
         self.version = version
-        self.fields = fields
+        self._init_fields(fields, raw)
         self.host = host
         self.content_length = content_length
         self.chunked = chunked
@@ -79,36 +111,28 @@ class RequestHead:
         return f"RequestHead({self.method!r}, {self.target!r}, {self.version!r})"
 
 
-class ResponseHead:
+class ResponseHead(_Head):
     """A status line and its header fields."""
 
-    __slots__ = (
-        "chunked",
-        "connection",
-        "content_length",
-        "fields",
-        "keep_alive",
-        "reason",
-        "status",
-        "version",
-    )
+    __slots__ = ("reason", "status", "version")
 
     def __init__(
         self,
         status: int,
         reason: bytes,
         version: bytes,
-        fields: Fields,
+        fields: Fields | None,
         *,
+        raw: bytes | None = None,
         content_length: int | None = None,
         chunked: bool = False,
-        connection: frozenset[bytes] = frozenset(),
+        connection: frozenset[bytes] = _NO_TOKENS,
         keep_alive: bool = True,
     ) -> None:
         self.status = status
         self.reason = reason
         self.version = version
-        self.fields = fields
+        self._init_fields(fields, raw)
         self.content_length = content_length
         self.chunked = chunked
         self.connection = connection

@@ -23,6 +23,14 @@ _HOST = re.compile(rb"[A-Za-z0-9._~!$&'()*+,;=:%\[\]-]*")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
 _VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _SUPPORTED = (b"HTTP/1.1", b"HTTP/1.0")
+_FIELD_LINES = rb"((?:\r\n[" + _TCHAR + rb"]+:[\t\x20-\x7e\x80-\xff]*)*)"
+_REQUEST_FAST = re.compile(rb"([" + _TCHAR + rb"]+) ([\x21-\x7e]+) (HTTP/1\.[01])" + _FIELD_LINES)
+_RESPONSE_FAST = re.compile(
+    rb"(HTTP/1\.[01]) ([1-9][0-9][0-9]) ([\t\x20-\x7e\x80-\xff]*)" + _FIELD_LINES
+)
+_FRAMING_FIELD = re.compile(
+    rb"\r\n(content-length|transfer-encoding|connection|host):[\t ]*([^\r]*)", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -68,14 +76,27 @@ def _describe_bad_line(line: bytes) -> str:
     return "invalid character in a header value"
 
 
-@dataclass
 class _Framing:
-    content_length: int | None = None
-    chunked: bool = False
-    connection: frozenset[bytes] = frozenset()
-    host: bytes | None = None
-    host_count: int = 0
-    te_seen: bool = False
+    """What the framing fields of one head say."""
+
+    __slots__ = ("chunked", "connection", "content_length", "host", "host_count")
+
+    def __init__(self) -> None:
+        self.content_length: int | None = None
+        self.chunked = False
+        self.connection: frozenset[bytes] = _NO_TOKENS
+        self.host: bytes | None = None
+        self.host_count = 0
+
+
+_NO_TOKENS: frozenset[bytes] = frozenset()
+_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _HOST_FIELD = range(4)
+_FRAMING_FIELDS = {
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"connection": _CONNECTION,
+    b"host": _HOST_FIELD,
+}
 
 
 def _scan_framing(fields: Fields, status_for_errors: int) -> _Framing:
@@ -85,24 +106,26 @@ def _scan_framing(fields: Fields, status_for_errors: int) -> _Framing:
     alone may repeat an identical Content-Length (RFC 9110 section 8.6).
     """
     f = _Framing()
-    connection: set[bytes] = set()
+    kind_of = _FRAMING_FIELDS.get
     for name, value in fields:
-        lname = name.lower()
-        if lname == b"content-length":
+        kind = kind_of(name.lower())
+        if kind is None:
+            continue
+        if kind == _CONTENT_LENGTH:
             _add_content_length(f, value, status_for_errors)
-        elif lname == b"transfer-encoding":
-            if f.te_seen or value.lower() != b"chunked":
+        elif kind == _TRANSFER_ENCODING:
+            if f.chunked or value.lower() != b"chunked":
                 raise _fail("unsupported or repeated Transfer-Encoding", status_for_errors)
-            f.te_seen = f.chunked = True
-        elif lname == b"connection":
-            connection.update(t.strip(b" \t").lower() for t in value.split(b","))
-        elif lname == b"host":
+            f.chunked = True
+        elif kind == _CONNECTION:
+            tokens = {t.strip(b" \t").lower() for t in value.split(b",")}
+            tokens.discard(b"")
+            f.connection = f.connection | tokens
+        else:
             f.host_count += 1
             f.host = value
     if f.chunked and f.content_length is not None:
         raise _fail("both Content-Length and Transfer-Encoding", status_for_errors)
-    connection.discard(b"")
-    f.connection = frozenset(connection)
     return f
 
 
@@ -121,12 +144,36 @@ def _keep_alive(version: bytes, connection: frozenset[bytes]) -> bool:
     return version == b"HTTP/1.1" or b"keep-alive" in connection
 
 
+def _framing_of_raw(raw: bytes, max_headers: int, status_for_errors: int) -> _Framing:
+    """Framing facts of a field block whose shape one regex already validated.
+
+    Only the four framing fields are picked out (by one C-level ``findall``);
+    the full list of fields is built later, and only if someone asks for it.
+    """
+    if raw.count(b"\r\n") > max_headers:
+        raise _fail(f"more than {max_headers} header fields", 431)
+    picked = [(n, v.rstrip(b" \t")) for n, v in _FRAMING_FIELD.findall(raw)]
+    return _scan_framing(picked, status_for_errors)
+
+
 def parse_request_head(head: bytes, limits: Limits) -> RequestHead:
-    """Parse one request head (request line and fields, no final CRLF CRLF)."""
-    lines = head.split(b"\r\n")
-    method, target, version = _split_request_line(lines[0], limits)
-    fields = parse_fields(lines[1:], limits.max_headers)
-    f = _scan_framing(fields, 400)
+    """Parse one request head (request line and fields, no final CRLF CRLF).
+
+    A single regex validates the common well-formed head at C speed; anything
+    it does not match goes through the line-by-line path, which is the
+    specification and names the fault precisely.
+    """
+    m = _REQUEST_FAST.fullmatch(head)
+    fields: Fields | None = None
+    raw: bytes | None = None
+    if m is not None and len(m[2]) <= limits.max_target_size:
+        method, target, version, raw = m[1], m[2], m[3], m[4]
+        f = _framing_of_raw(raw, limits.max_headers, 400)
+    else:
+        lines = head.split(b"\r\n")
+        method, target, version = _split_request_line(lines[0], limits)
+        fields = parse_fields(lines[1:], limits.max_headers)
+        f = _scan_framing(fields, 400)
     if f.chunked and version == b"HTTP/1.0":
         raise _fail("Transfer-Encoding in an HTTP/1.0 request")
     if f.host_count > 1 or (f.host_count == 0 and version == b"HTTP/1.1"):
@@ -140,6 +187,7 @@ def parse_request_head(head: bytes, limits: Limits) -> RequestHead:
         target,
         version,
         fields,
+        raw=raw,
         host=f.host,
         content_length=f.content_length,
         chunked=f.chunked,
@@ -168,18 +216,28 @@ def _split_request_line(line: bytes, limits: Limits) -> tuple[bytes, bytes, byte
 
 def parse_response_head(head: bytes, limits: Limits) -> ResponseHead:
     """Parse one response head; every fault is the origin's, hence 502."""
-    lines = head.split(b"\r\n")
-    status, reason, version = _split_status_line(lines[0])
+    m = _RESPONSE_FAST.fullmatch(head)
+    fields: Fields | None = None
+    raw: bytes | None = None
     try:
-        fields = parse_fields(lines[1:], limits.max_headers)
+        if m is not None:
+            version, status, reason, raw = m[1], int(m[2]), m[3], m[4]
+            f = _framing_of_raw(raw, limits.max_headers, 502)
+        else:
+            lines = head.split(b"\r\n")
+            status, reason, version = _split_status_line(lines[0])
+            fields = parse_fields(lines[1:], limits.max_headers)
+            f = _scan_framing(fields, 502)
     except RemoteProtocolError as e:
+        if e.status == 502:
+            raise
         raise _fail(f"origin sent {e}", 502) from None
-    f = _scan_framing(fields, 502)
     return ResponseHead(
         status,
         reason,
         version,
         fields,
+        raw=raw,
         content_length=f.content_length,
         chunked=f.chunked,
         connection=f.connection,

@@ -7,8 +7,8 @@ without brackets, and ports as integers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from ipaddress import IPv6Address
+from typing import NamedTuple
 
 from .errors import RemoteProtocolError
 
@@ -18,8 +18,7 @@ _PORT = re.compile(r"[0-9]{1,5}")
 _USERINFO = re.compile(rb"[A-Za-z0-9._~!$&'()*+,;=:%-]*")  # RFC 3986 section 3.2.1
 
 
-@dataclass(frozen=True, slots=True)
-class Authority:
+class Authority(NamedTuple):
     """A host and port, as named by a client."""
 
     host: str
@@ -37,8 +36,7 @@ class Authority:
         return host if self.port == default_port else f"{host}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
-class AbsoluteTarget:
+class AbsoluteTarget(NamedTuple):
     """``scheme://authority/path?query`` split into what a forward proxy needs."""
 
     scheme: str
@@ -90,7 +88,27 @@ _DEFAULT_PORTS = {b"http": 80, b"https": 443, b"ws": 80, b"wss": 443}
 
 
 def parse_absolute_target(target: bytes) -> AbsoluteTarget | None:
-    """Split an absolute-form target; None when it is not absolute-form at all."""
+    """Split an absolute-form target; None when it is not absolute-form at all.
+
+    The everyday ``http://name[:port]/path`` is matched by one regex; anything
+    else (userinfo, IPv6 literals, fragments, other schemes) takes the careful path.
+    """
+    m = _SIMPLE_HTTP.fullmatch(target)
+    if m is not None:
+        host = m[1].decode("ascii").lower()
+        port = int(m[2]) if m[2] else 80
+        if 0 < port < 65536 and not host.endswith("."):
+            return AbsoluteTarget("http", Authority(host, port), m[3] or b"/")
+    return _parse_absolute_target(target)
+
+
+_SIMPLE_HTTP = re.compile(
+    rb"[hH][tT][tT][pP]://([A-Za-z0-9._~!$&'()*+,;=%-]+)(?::([0-9]{1,5}))?"
+    rb"(/[!$&'()*+,;=%/:@A-Za-z0-9._~?-]*)?"
+)
+
+
+def _parse_absolute_target(target: bytes) -> AbsoluteTarget | None:
     scheme, sep, rest = target.partition(b"://")
     if not sep or not scheme.isalpha():
         return None

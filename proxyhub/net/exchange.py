@@ -23,7 +23,6 @@ from ..http import (
     RequestHead,
     ResponseHead,
     chunk_header,
-    response_head_bytes,
 )
 from ..http.target import AbsoluteTarget
 from .flow import feed_from, stop_feeding
@@ -131,9 +130,10 @@ class Exchange:
         self.pending = []
         if self.request_done:
             self._send_end()
-        else:
+        elif self.req.has_body:
             feed_from(transport, self.down.gate)
-        self.down.gate.resume(UPSTREAM_WAIT)
+        if self.down.gate.reasons:
+            self.down.gate.resume(UPSTREAM_WAIT)
 
     # -- request body, from the client ----------------------------------------
     def request_body(self, data: bytes) -> None:
@@ -198,26 +198,29 @@ class Exchange:
             return
         self.response = resp
         self.response_started = True
-        fields = self.ctx.rewriter.response_fields(resp)
-        self._add_response_framing(resp, fields)
-        out.append(response_head_bytes(resp.status, resp.reason, fields))
+        block = self.ctx.rewriter.response_block(resp)
+        framing = self._response_framing(resp)
+        out.append(b"HTTP/1.1 %d %s%s%s\r\n\r\n" % (resp.status, resp.reason, block, framing))
 
-    def _add_response_framing(self, resp: ResponseHead, fields: list[tuple[bytes, bytes]]) -> None:
+    def _response_framing(self, resp: ResponseHead) -> bytes:
+        """The framing and connection fields we send, as a raw block."""
+        framing = b""
         bodiless = self.req.method == b"HEAD" or resp.status in (204, 304)
         if resp.content_length is not None and (not bodiless or resp.status != 204):
-            fields.append((b"Content-Length", b"%d" % resp.content_length))
+            framing = b"\r\nContent-Length: %d" % resp.content_length
         elif not bodiless:
             if self.req.version == b"HTTP/1.1":
                 self.rechunk = True
-                fields.append((b"Transfer-Encoding", b"chunked"))
+                framing = b"\r\nTransfer-Encoding: chunked"
             else:
                 self.close_after = True
         if not self.request_done:
             self.close_after = True
         if self.close_after:
-            fields.append((b"Connection", b"close"))
-        elif self.req.version == b"HTTP/1.0":
-            fields.append((b"Connection", b"keep-alive"))
+            return framing + b"\r\nConnection: close"
+        if self.req.version == b"HTTP/1.0":
+            return framing + b"\r\nConnection: keep-alive"
+        return framing
 
     def _relay_body(self, data: bytes, out: list[bytes]) -> None:
         self.bytes_out += len(data)
@@ -301,5 +304,6 @@ class Exchange:
 
     def _done(self, status: int, abort: bool = False) -> None:
         self.finished = True
-        self.down.gate.resume(UPSTREAM_WAIT)
+        if self.down.gate.reasons:
+            self.down.gate.resume(UPSTREAM_WAIT)
         self.down.exchange_finished(self, status, abort=abort)

@@ -20,29 +20,29 @@ PEER_FULL = "peer-full"
 class ReadGate:
     """Pauses reading from ``transport`` while any reason holds."""
 
-    __slots__ = ("_reasons", "transport")
+    __slots__ = ("reasons", "transport")
 
     def __init__(self, transport: Any) -> None:
         self.transport = transport
-        self._reasons: set[str] = set()
+        self.reasons: set[str] = set()
 
     def pause(self, reason: str) -> None:
         """Stop reading until ``reason`` is lifted (and every other reason too)."""
-        if not self._reasons:
+        if not self.reasons:
             self.transport.pauseProducing()
-        self._reasons.add(reason)
+        self.reasons.add(reason)
 
     def resume(self, reason: str) -> None:
         """Lift ``reason``; reading restarts when no reason is left."""
-        if reason in self._reasons:
-            self._reasons.discard(reason)
-            if not self._reasons:
+        if reason in self.reasons:
+            self.reasons.discard(reason)
+            if not self.reasons:
                 self.transport.resumeProducing()
 
     @property
     def paused(self) -> bool:
         """True while reading is paused for any reason."""
-        return bool(self._reasons)
+        return bool(self.reasons)
 
     # IPushProducer, for registration with the transport we feed.
     def pauseProducing(self) -> None:
@@ -64,4 +64,5 @@ def stop_feeding(consumer_transport: Any, gate: ReadGate) -> None:
     """Undo :func:`feed_from` and lift any pause the consumer had asked for."""
     if consumer_transport.producer is gate:
         consumer_transport.unregisterProducer()
-    gate.resume(PEER_FULL)
+    if gate.reasons:
+        gate.resume(PEER_FULL)

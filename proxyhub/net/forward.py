@@ -20,11 +20,9 @@ from zope.interface import implementer
 from ..http import (
     END,
     Event,
-    Fields,
     RemoteProtocolError,
     RequestHead,
     RequestReader,
-    request_head_bytes,
 )
 from ..http.target import AbsoluteTarget, parse_absolute_target, parse_authority
 from ..observe.accesslog import AccessRecord
@@ -213,7 +211,8 @@ class ForwardProtocol(Protocol):
 
     # -- a request head ---------------------------------------------------------
     def _on_head(self, head: RequestHead) -> None:
-        self._request_started = self.ctx.reactor.seconds()
+        if self.ctx.access_log is not None:
+            self._request_started = self.ctx.reactor.seconds()
         if head.has_body:
             self._set_deadline(BODY, self.ctx.settings.idle_timeout)
         else:
@@ -225,18 +224,18 @@ class ForwardProtocol(Protocol):
         if isinstance(outcome, Refusal):
             self._refuse(outcome.status, outcome.reason, close=head.has_body or not head.keep_alive)
             return
-        target, fields = outcome
+        target, block = outcome
         if head.chunked:
-            fields.append((b"Transfer-Encoding", b"chunked"))
+            block += b"\r\nTransfer-Encoding: chunked"
         elif head.content_length is not None:
-            fields.append((b"Content-Length", b"%d" % head.content_length))
-        upstream_head = request_head_bytes(head.method, target.origin_form, fields)
+            block += b"\r\nContent-Length: %d" % head.content_length
+        upstream_head = b"%s %s HTTP/1.1%s\r\n\r\n" % (head.method, target.origin_form, block)
         exchange = Exchange(self, head, target, upstream_head)
         self.exchange = exchange
         exchange.start()
 
-    def _accept_request(self, head: RequestHead) -> Refusal | tuple[AbsoluteTarget, Fields]:
-        """The target and upstream fields of an acceptable request, else a Refusal."""
+    def _accept_request(self, head: RequestHead) -> Refusal | tuple[AbsoluteTarget, bytes]:
+        """The target and upstream field block of an acceptable request, else a Refusal."""
         if not self.client_allowed:
             return Refusal(403, f"Access denied: {self.deny_rule}")
         if head.method == b"TRACE":
@@ -256,12 +255,12 @@ class ForwardProtocol(Protocol):
         decision = self.ctx.policy.check_host(target.authority.host)
         if not decision.allowed:
             return Refusal(decision.status, f"Access denied: {decision.rule}")
-        fields = self.ctx.rewriter.request_fields(head, target.authority, self.client_ip)
-        if fields is None:
+        block = self.ctx.rewriter.request_block(head, target.authority, self.client_ip)
+        if block is None:
             return Refusal(
                 508, "Proxy loop detected: the request already passed through this proxy."
             )
-        return target, fields
+        return target, block
 
     def _on_connect(self, head: RequestHead) -> None:
         self.gate.pause(IN_FLIGHT)
@@ -327,7 +326,8 @@ class ForwardProtocol(Protocol):
             self.phase = CLOSING
             self.transport.loseConnection()
             return
-        self.gate.resume(IN_FLIGHT)
+        if self.gate.reasons:
+            self.gate.resume(IN_FLIGHT)
         self._next_ready = True
         if not self._pumping:
             self._pump([])

@@ -59,13 +59,12 @@ class UpstreamProtocol(Connectable):
         self.sink = sink
         self.received = False
         self._timeout = read_timeout
-        self.deadline = self.pool.sweeper.now() + read_timeout
-        self.pool.sweeper.watch(self)
+        self.deadline = self.pool.clock.seconds() + read_timeout
 
     def finish(self, reusable: bool) -> None:
         """The exchange is over: back to the pool, or closed."""
         self.sink = None
-        self.pool.sweeper.forget(self)
+        self.deadline = 0.0
         if reusable and self.connected and self.reader.buffered == 0:
             self.pool.release(self)
         else:
@@ -81,6 +80,7 @@ class UpstreamProtocol(Connectable):
     def connectionMade(self) -> None:
         self.connected = True
         self.gate = ReadGate(self.transport)
+        self.pool.sweeper.watch(self)  # for its whole life: a deadline of 0 means none
         super().connectionMade()
 
     def dataReceived(self, data: bytes) -> None:
@@ -90,7 +90,7 @@ class UpstreamProtocol(Connectable):
             self.transport.abortConnection()
             return
         self.received = True
-        self.deadline = self.pool.sweeper.clock.seconds() + self._timeout
+        self.deadline = self.pool.clock.seconds() + self._timeout
         try:
             events = self.reader.feed(data)
         except RemoteProtocolError as e:
@@ -138,6 +138,7 @@ class OriginPool:
         max_idle_per_origin: int = 64,
     ) -> None:
         self.reactor = reactor
+        self.clock = reactor
         self.sweeper = sweeper
         self.limits = limits
         self.connect_timeout = connect_timeout
@@ -151,7 +152,6 @@ class OriginPool:
         while idle:
             conn = idle.pop()
             if conn.connected:
-                self.sweeper.forget(conn)
                 conn.reused = True
                 return conn
         return None
@@ -170,8 +170,7 @@ class OriginPool:
             conn.close()
             return
         idle.append(conn)
-        conn.deadline = self.sweeper.now() + self.idle_timeout
-        self.sweeper.watch(conn)
+        conn.deadline = self.clock.seconds() + self.idle_timeout
 
     def discard(self, conn: UpstreamProtocol) -> None:
         """Forget ``conn`` if it is idle here."""
