@@ -74,6 +74,7 @@ class _Reader:
         self._trailer_bytes = 0
         self._scanned = 0
         self._leading = 0
+        self._line_limit = limits.max_target_size + 64
 
     # -- public -------------------------------------------------------------
     def feed(self, data: bytes) -> list[Event]:
@@ -138,7 +139,7 @@ class _Reader:
             end + 4 > self.limits.max_header_size
             or head.count(b"\r") != crlf
             or head.count(b"\n") != crlf
-            or self._request_line_too_long(data)
+            or (len(data) > self._line_limit and self._request_line_too_long(data))
         ):
             raise self._head_fault(data[: end + 4], data[: end + 4])
         self._on_head(head, events)

@@ -216,7 +216,7 @@ class ForwardProtocol(Protocol):
         if head.has_body:
             self._set_deadline(BODY, self.ctx.settings.idle_timeout)
         else:
-            self._set_deadline(WAITING, 0)
+            self.phase, self.deadline = WAITING, 0.0
         if head.method == b"CONNECT":
             self._on_connect(head)
             return
@@ -311,7 +311,8 @@ class ForwardProtocol(Protocol):
 
     def exchange_finished(self, exchange: Exchange, status: int, *, abort: bool = False) -> None:
         """Called by an exchange when its response is complete (or given up)."""
-        self.log_request(exchange.req, status, exchange.bytes_out, exchange.upstream_addr)
+        if self.ctx.access_log is not None:
+            self.log_request(exchange.req, status, exchange.bytes_out, exchange.upstream_addr)
         self.exchange = None
         if abort or exchange.close_after:
             self.phase = CLOSING
