@@ -25,7 +25,7 @@ from ..http import (
     chunk_header,
 )
 from ..http.target import AbsoluteTarget
-from .flow import feed_from, stop_feeding
+from .flow import BULK_BUFFER, feed_from, stop_feeding
 from .resolver import ResolutionError
 from .upstream import UpstreamProtocol
 
@@ -198,6 +198,9 @@ class Exchange:
             return
         self.response = resp
         self.response_started = True
+        if resp.content_length is None or resp.content_length > BULK_BUFFER:
+            assert self.up is not None
+            self.up.transport.bufferSize = self.down.transport.bufferSize = BULK_BUFFER
         block = self.ctx.rewriter.response_block(resp)
         framing = self._response_framing(resp)
         out.append(b"HTTP/1.1 %d %s%s%s\r\n\r\n" % (resp.status, resp.reason, block, framing))

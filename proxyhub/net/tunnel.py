@@ -22,13 +22,14 @@ from ..http import RequestHead
 from ..http.target import Authority
 from ..observe.accesslog import AccessRecord
 from .connect import Connectable, connect_to
-from .flow import ReadGate, feed_from, stop_feeding
+from .flow import BULK_BUFFER, ReadGate, feed_from, stop_feeding
 from .resolver import ResolutionError
 
 if TYPE_CHECKING:
     from .forward import ForwardProtocol
 
 ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
+
 
 
 @implementer(IHalfCloseableProtocol)
@@ -80,6 +81,7 @@ class Tunnel:
         self.closed = False
         self.deadline = 0.0
         self._half_closed_at = 0.0
+        self._idle_timeout = self.ctx.settings.tunnel_idle_timeout
 
     # -- setting up -------------------------------------------------------------
     def start(self) -> None:
@@ -127,6 +129,7 @@ class Tunnel:
         origin.tunnel = self
         self.status = 200
         down = self.down.transport
+        down.bufferSize = origin.transport.bufferSize = BULK_BUFFER
         down.write(ESTABLISHED)
         early = self.down.reader.take_buffer()
         if early:
@@ -151,12 +154,18 @@ class Tunnel:
             return
         self.bytes_in += len(data)
         self.origin.transport.write(data)
-        self._touch()
+        if not self._half_closed_at:
+            self.deadline = self.ctx.reactor.seconds() + self._idle_timeout
+        else:
+            self._touch()
 
     def from_origin(self, data: bytes) -> None:
         self.bytes_out += len(data)
         self.down.transport.write(data)
-        self._touch()
+        if not self._half_closed_at:
+            self.deadline = self.ctx.reactor.seconds() + self._idle_timeout
+        else:
+            self._touch()
 
     # -- closing ----------------------------------------------------------------
     def client_eof(self) -> None:
