@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 
 
-
 @implementer(IHalfCloseableProtocol)
 class OriginEnd(Connectable):
     """The origin side of a tunnel: hands everything to the :class:`Tunnel`."""
