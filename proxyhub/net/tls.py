@@ -1,0 +1,186 @@
+"""TLS termination: certificates from PEM files, chosen per connection by SNI.
+
+Each PEM file holds a private key, its leaf certificate and any chain, in any
+order.  The names a certificate serves come from its subjectAltName DNS
+entries (the subject CN only when there is no SAN).  For a connection, the
+exact SNI name wins, then the longest matching ``*.suffix`` wildcard; a
+missing or unknown SNI gets the *default* certificate: the first file in
+sorted path order, as nginx uses its first server block.
+
+Every context follows Mozilla's "intermediate" profile: TLS 1.2 and 1.3
+only, ECDHE key exchange with AEAD ciphers, ALPN ``http/1.1``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
+from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
+
+INTERMEDIATE_CIPHERS = ":".join(
+    [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ]
+)
+_KEY_BLOCK = re.compile(
+    rb"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----.*?-----END (?:RSA |EC |ENCRYPTED )?"
+    rb"PRIVATE KEY-----",
+    re.DOTALL,
+)
+
+
+class CertificateError(ValueError):
+    """A PEM file could not be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class LoadedCertificate:
+    """One PEM file: its key, leaf, chain and the names the leaf serves."""
+
+    path: str
+    names: tuple[str, ...]
+    key: PrivateKeyTypes
+    leaf: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+
+
+def load_pem(path: str) -> LoadedCertificate:
+    """Read one PEM file holding a key, its leaf and chain in any order."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise CertificateError(f"{path}: cannot read: {e.strerror}") from None
+    keys = _KEY_BLOCK.findall(data)
+    if len(keys) != 1:
+        raise CertificateError(f"{path}: expected one private key, found {len(keys)}")
+    try:
+        key = serialization.load_pem_private_key(keys[0], password=None)
+        certs = x509.load_pem_x509_certificates(data)
+    except (ValueError, TypeError) as e:
+        raise CertificateError(f"{path}: {e}") from None
+    leaf = _leaf_for(key, certs, path)
+    chain = tuple(c for c in certs if c is not leaf)
+    return LoadedCertificate(path, _names_of(leaf), key, leaf, chain)
+
+
+def _public_bytes(obj: object) -> bytes:
+    public = obj.public_key()  # type: ignore[attr-defined]
+    return bytes(
+        public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def _leaf_for(key: PrivateKeyTypes, certs: list[x509.Certificate], path: str) -> x509.Certificate:
+    wanted = _public_bytes(key)
+    for cert in certs:
+        if _public_bytes(cert) == wanted:
+            return cert
+    raise CertificateError(f"{path}: no certificate matches the private key")
+
+
+def _names_of(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = san.value.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    return tuple(n.lower().rstrip(".") for n in names)
+
+
+def server_context(cert: LoadedCertificate) -> SSL.Context:
+    """An OpenSSL context for ``cert`` with the intermediate profile."""
+    options = CertificateOptions(
+        privateKey=cert.key,  # type: ignore[arg-type]
+        certificate=cert.leaf,  # type: ignore[arg-type]
+        extraCertChain=list(cert.chain),  # type: ignore[arg-type]
+        acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(INTERMEDIATE_CIPHERS),
+        raiseMinimumTo=TLSVersion.TLSv1_2,
+        acceptableProtocols=[b"http/1.1"],
+    )
+    return options.getContext()
+
+
+@dataclass
+class CertificateStore:
+    """Server contexts by name, with a default for unknown or missing SNI."""
+
+    certificates: list[LoadedCertificate]
+    _exact: dict[str, SSL.Context] = field(default_factory=dict)
+    _wildcard: dict[str, SSL.Context] = field(default_factory=dict)
+    _default: SSL.Context | None = None
+
+    @classmethod
+    def from_paths(cls, paths: list[str]) -> CertificateStore:
+        """Load every file; raise :class:`CertificateError` listing each bad one."""
+        loaded, problems = [], []
+        for path in sorted(paths):
+            try:
+                loaded.append(load_pem(path))
+            except CertificateError as e:
+                problems.append(str(e))
+        if problems:
+            raise CertificateError("\n".join(problems))
+        if not loaded:
+            raise CertificateError("no certificate files")
+        store = cls(loaded)
+        store._index()
+        return store
+
+    def _index(self) -> None:
+        for cert in self.certificates:
+            context = server_context(cert)
+            if self._default is None:
+                self._default = context
+            for name in cert.names:
+                if name.startswith("*."):
+                    self._wildcard.setdefault(name[1:], context)
+                else:
+                    self._exact.setdefault(name, context)
+
+    def context_for(self, server_name: bytes | None) -> SSL.Context | None:
+        """The context to switch to for an SNI name; None keeps the default."""
+        if not server_name:
+            return None
+        name = server_name.decode("ascii", "replace").lower().rstrip(".")
+        exact = self._exact.get(name)
+        if exact is not None:
+            return exact
+        dot = name.find(".")
+        while dot >= 0:
+            suffix = name[dot:]
+            found = self._wildcard.get(suffix)
+            if found is not None:
+                return found
+            dot = name.find(".", dot + 1)
+        return None
+
+    def serves(self, name: str) -> bool:
+        """True when a certificate names ``name`` (exactly or by wildcard)."""
+        return self.context_for(name.encode("ascii", "replace")) is not None
+
+    def options(self) -> CertificateOptions:
+        """Connection options for a TLS listener: default context plus SNI switching."""
+        first = self.certificates[0]
+        return CertificateOptions(
+            privateKey=first.key,  # type: ignore[arg-type]
+            certificate=first.leaf,  # type: ignore[arg-type]
+            extraCertChain=list(first.chain),  # type: ignore[arg-type]
+            acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(INTERMEDIATE_CIPHERS),
+            raiseMinimumTo=TLSVersion.TLSv1_2,
+            acceptableProtocols=[b"http/1.1"],
+            contextForServerName=self.context_for,
+        )
