@@ -79,7 +79,7 @@ class Tunnel:
         self.origin_done = False
         self.closed = False
         self.deadline = 0.0
-        self._half_closed_at = 0.0
+        self._half_closed_at: float | None = None
         self._idle_timeout = self.ctx.settings.tunnel_idle_timeout
 
     # -- setting up -------------------------------------------------------------
@@ -142,7 +142,7 @@ class Tunnel:
     # -- data -------------------------------------------------------------------
     def _touch(self) -> None:
         self.deadline = self.ctx.reactor.seconds() + self.ctx.settings.tunnel_idle_timeout
-        if self._half_closed_at:
+        if self._half_closed_at is not None:
             self.deadline = min(
                 self.deadline, self._half_closed_at + self.ctx.settings.half_close_timeout
             )
@@ -153,7 +153,7 @@ class Tunnel:
             return
         self.bytes_in += len(data)
         self.origin.transport.write(data)
-        if not self._half_closed_at:
+        if self._half_closed_at is None:
             self.deadline = self.ctx.reactor.seconds() + self._idle_timeout
         else:
             self._touch()
@@ -161,7 +161,7 @@ class Tunnel:
     def from_origin(self, data: bytes) -> None:
         self.bytes_out += len(data)
         self.down.transport.write(data)
-        if not self._half_closed_at:
+        if self._half_closed_at is None:
             self.deadline = self.ctx.reactor.seconds() + self._idle_timeout
         else:
             self._touch()

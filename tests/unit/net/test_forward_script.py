@@ -167,3 +167,32 @@ def test_tunnel_idle_timeout_closes_both_sides() -> None:
     assert not client.disconnecting
     reactor.advance(1.2)
     assert client.disconnecting and upstream.disconnecting
+
+
+def test_half_closed_tunnel_is_closed_after_half_close_timeout() -> None:
+    """With only the client's side finished, the tunnel ends after half_close_timeout."""
+    reactor = MemoryReactorClock()
+    ctx = make_context(reactor, half_close_timeout="5s", tunnel_idle_timeout="300s")
+    proto, client = connect_client(ctx)
+    proto.dataReceived(b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: x\r\n\r\n")
+    _, upstream = accept_origin(reactor)
+    proto.readConnectionLost()
+    reactor.advance(4.0)
+    assert not upstream.disconnecting
+    reactor.advance(1.2)
+    assert client.disconnecting and upstream.disconnecting
+
+
+def test_pipelined_requests_wait_their_turn() -> None:
+    """A second request sent early is forwarded only after the first response is done."""
+    reactor = MemoryReactorClock()
+    ctx = make_context(reactor)
+    proto, client = connect_client(ctx)
+    proto.dataReceived(GET + GET.replace(b"/a ", b"/b "))
+    origin, upstream = accept_origin(reactor)
+    assert upstream.value().count(b"GET ") == 1
+    origin.dataReceived(OK)
+    assert upstream.value().count(b"GET ") == 2
+    assert b"GET /b " in upstream.value()
+    origin.dataReceived(OK)
+    assert client.value().count(b"HTTP/1.1 200 OK") == 2
