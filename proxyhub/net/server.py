@@ -1,0 +1,315 @@
+"""The downstream side of every HTTP listener: one protocol per client connection.
+
+:class:`HTTPServerProtocol` reads requests with the strict wire layer and
+owns what all listeners share: head and idle deadlines, pipelining (reading
+pauses while a request is in flight and the next one is parsed from what
+was already buffered), local error replies, access logging and graceful
+drain.  Subclasses answer ``handle_request`` for each head: the forward
+proxy with absolute-form targets and CONNECT, the reverse proxy with routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ..http import END, Event, RemoteProtocolError, RequestHead, RequestReader
+from ..observe.accesslog import AccessRecord
+from ..policy.pages import error_page
+from .exchange import Exchange
+from .flow import ReadGate
+
+IN_FLIGHT = "in-flight"
+PIPELINE_BUFFER = 65536  # bytes of pipelined requests held before reading pauses
+HEAD_WAIT, IDLE, BODY, WAITING, TUNNEL, CLOSING = range(6)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request is answered by the proxy instead of being forwarded."""
+
+    status: int
+    reason: str
+
+
+class LocalReply:
+    """A request answered by the proxy itself (refusals and errors)."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.finished = False
+
+    def request_body(self, data: bytes) -> None:
+        pass
+
+    def client_lost(self) -> None:
+        self.finished = True
+
+
+@implementer(IHalfCloseableProtocol)
+class HTTPServerProtocol(Protocol):
+    """Serves one client connection; subclasses decide what each request means."""
+
+    transport: Any
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.reader = RequestReader(ctx.limits)
+        self.gate: ReadGate = ReadGate(None)
+        self.exchange: Exchange | LocalReply | None = None
+        self.tunnel: Any = None
+        self.client_ip = "?"
+        self.client_allowed = True
+        self.deny_rule = ""
+        self.phase = HEAD_WAIT
+        self.deadline = 0.0
+        self._pumping = False
+        self._next_ready = False
+        self.draining = False
+        self._request_started = 0.0
+        self._request_bytes = 0
+
+    # -- connection lifecycle ---------------------------------------------------
+    def connectionMade(self) -> None:
+        self.gate = ReadGate(self.transport)
+        self.client_ip = getattr(self.transport.getPeer(), "host", "?")
+        rule = self.admit(self.client_ip)
+        self.client_allowed = rule is None
+        self.deny_rule = rule or ""
+        self.ctx.registry.opened(self)
+        self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
+        self.ctx.sweeper.watch(self)
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+        self.ctx.registry.closed(self)
+        self.ctx.sweeper.forget(self)
+        self.phase = CLOSING
+        if self.tunnel is not None:
+            self.tunnel.client_lost()
+        elif self.exchange is not None:
+            self.exchange.client_lost()
+
+    def readConnectionLost(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.client_eof()
+            return
+        if self.exchange is None or self.phase == BODY:
+            self.transport.loseConnection()
+            return
+        self.reader.switch_protocols()  # ignore anything more; finish the response
+        if isinstance(self.exchange, Exchange):
+            self.exchange.close_after = True
+
+    def writeConnectionLost(self) -> None:
+        self.transport.loseConnection()
+
+    def drain(self) -> None:
+        """Shutting down: close now if idle, else after the current exchange."""
+        self.draining = True
+        if self.phase == IDLE or (self.phase == HEAD_WAIT and not self.reader.buffered):
+            self.phase = CLOSING
+            self.transport.loseConnection()
+        elif isinstance(self.exchange, Exchange):
+            self.exchange.close_after = True
+
+    def abort(self) -> None:
+        """The drain deadline passed: drop the connection."""
+        self.transport.abortConnection()
+
+    # -- timeouts -------------------------------------------------------------
+    def _set_deadline(self, phase: int, timeout: float) -> None:
+        self.phase = phase
+        self.deadline = self.ctx.reactor.seconds() + timeout if timeout else 0.0
+
+    def deadline_passed(self) -> None:
+        if self.phase == IDLE:
+            self.transport.loseConnection()
+        elif self.phase == HEAD_WAIT:
+            self._refuse(408, "The request head did not arrive in time.", close=True)
+        elif self.phase == BODY:
+            if isinstance(self.exchange, Exchange) and not self.exchange.response_started:
+                self.exchange.fail(408, "The request body stalled.")
+            else:
+                self.transport.abortConnection()
+
+    # -- reading --------------------------------------------------------------
+    def dataReceived(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.from_client(data)
+            return
+        if self.phase == IDLE:
+            self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
+        elif self.phase == BODY:
+            self.deadline = self.ctx.reactor.seconds() + self.ctx.settings.idle_timeout
+        self._request_bytes += len(data)
+        try:
+            events = self.reader.feed(data)
+        except RemoteProtocolError as e:
+            self._protocol_error(e)
+            return
+        self._pump(events)
+        if self.exchange is not None and self.reader.buffered > PIPELINE_BUFFER:
+            self.gate.pause(IN_FLIGHT)  # enough of the next request is held; wait our turn
+
+    def _pump(self, events: list[Event]) -> None:
+        """Dispatch events, then any pipelined request already buffered, iteratively."""
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while True:
+                for event in events:
+                    self._dispatch(event)
+                    if self.phase in (CLOSING, TUNNEL):
+                        return
+                if not self._next_ready:
+                    return
+                self._next_ready = False
+                events = self.reader.next_message()
+        except RemoteProtocolError as e:
+            self._protocol_error(e)
+        finally:
+            self._pumping = False
+
+    def _dispatch(self, event: Event) -> None:
+        exchange = self.exchange
+        if event.__class__ is bytes:
+            if exchange is not None:
+                exchange.request_body(event)
+        elif event is END:
+            if self.phase == BODY:
+                self._set_deadline(WAITING, 0)
+            if isinstance(exchange, Exchange):
+                exchange.request_end()
+            elif isinstance(exchange, LocalReply):
+                self._finish_local(exchange)
+        else:
+            self._on_head(event)  # type: ignore[arg-type]
+
+    def _protocol_error(self, e: RemoteProtocolError) -> None:
+        if isinstance(self.exchange, Exchange) and self.exchange.response_started:
+            self.transport.abortConnection()
+            return
+        if isinstance(self.exchange, Exchange):
+            self.exchange.fail(e.status, str(e))
+            self.transport.loseConnection()
+            return
+        self._refuse(e.status, _public_reason(e), close=True)
+
+    # -- a request head ---------------------------------------------------------
+    def _on_head(self, head: RequestHead) -> None:
+        if self.ctx.access_log is not None:
+            self._request_started = self.ctx.reactor.seconds()
+        if head.has_body:
+            self._set_deadline(BODY, self.ctx.settings.idle_timeout)
+        else:
+            self.phase, self.deadline = WAITING, 0.0
+        if not self.client_allowed:
+            self.refuse_request(head, Refusal(403, f"Access denied: {self.deny_rule}"))
+            return
+        self.handle_request(head)
+
+    def admit(self, client_ip: str) -> str | None:
+        """Why a client may not use this listener (a rule), or None when it may."""
+        return None
+
+    def handle_request(self, head: RequestHead) -> None:
+        """Answer one request head: start an exchange, open a tunnel, or refuse."""
+        raise NotImplementedError
+
+    def refuse_request(self, head: RequestHead, refusal: Refusal) -> None:
+        """Answer with the refusal's status; close unless the connection stays usable."""
+        self._refuse(refusal.status, refusal.reason, close=head.has_body or not head.keep_alive)
+
+    def start_exchange(self, exchange: Exchange) -> None:
+        """Hand the current request to ``exchange``."""
+        self.exchange = exchange
+        exchange.start()
+
+    def start_tunnel(self, tunnel: Any) -> None:
+        """From now on every byte from the client goes to ``tunnel``."""
+        self.reader.switch_protocols()
+        self._set_deadline(TUNNEL, 0)
+        self.tunnel = tunnel
+
+    # -- answering --------------------------------------------------------------
+    def send_error(self, status: int, detail: str, *, close: bool) -> None:
+        """Write an error response of the proxy's own making."""
+        self.transport.write(error_page(status, detail, self.ctx.name, close=close))
+
+    def _refuse(self, status: int, detail: str, *, close: bool) -> None:
+        self.send_error(status, detail, close=close)
+        reply = LocalReply(status)
+        self.exchange = reply
+        if close:
+            self._log_local(status)
+            self.exchange = None
+            self.phase = CLOSING
+            self.transport.loseConnection()
+
+    def _finish_local(self, reply: LocalReply) -> None:
+        self._log_local(reply.status)
+        self.exchange = None
+        self._ready_for_next()
+
+    def exchange_finished(self, exchange: Exchange, status: int, *, abort: bool = False) -> None:
+        """Called by an exchange when its response is complete (or given up)."""
+        if self.ctx.access_log is not None:
+            self.log_request(exchange.req, status, exchange.bytes_out, exchange.upstream_addr)
+        self.exchange = None
+        if abort or exchange.close_after:
+            self.phase = CLOSING
+            self.transport.loseConnection()
+        else:
+            self._ready_for_next()
+
+    def _ready_for_next(self) -> None:
+        self._set_deadline(IDLE, self.ctx.settings.idle_timeout)
+        self._request_bytes = 0
+        if self.draining:
+            self.phase = CLOSING
+            self.transport.loseConnection()
+            return
+        if self.gate.reasons:
+            self.gate.resume(IN_FLIGHT)
+        self._next_ready = True
+        if not self._pumping:
+            self._pump([])
+
+    # -- logging ----------------------------------------------------------------
+    def log_request(
+        self, head: RequestHead | None, status: int, bytes_out: int, upstream: str | None
+    ) -> None:
+        """Write one access-log line for a finished request."""
+        log = self.ctx.access_log
+        if log is None:
+            return
+        now = self.ctx.reactor.seconds()
+        started = self._request_started or now
+        log.log(
+            AccessRecord(
+                ts=started,
+                listener=self.ctx.listener,
+                client=self.client_ip,
+                user=None,
+                method=head.method.decode("latin-1") if head else "-",
+                target=head.target.decode("latin-1") if head else "-",
+                status=status,
+                bytes_in=self._request_bytes,
+                bytes_out=bytes_out,
+                duration_ms=(now - started) * 1000.0,
+                upstream=upstream,
+            )
+        )
+
+    def _log_local(self, status: int) -> None:
+        self.log_request(self.reader.head, status, 0, None)
+
+
+def _public_reason(e: RemoteProtocolError) -> str:
+    return f"Bad request: {e}." if e.status == 400 else f"{e}."
