@@ -1,19 +1,19 @@
 """One forwarded request and its response: the relay between two connections.
 
 An :class:`Exchange` is created by the downstream protocol once a request head
-has passed policy.  It resolves the origin, takes a pooled connection or
-opens one, streams the request body up and the response down with
-backpressure both ways, and reports the outcome to the access log.  An
-idempotent, body-less request that meets a stale pooled connection is retried
-once on a fresh one.
+has passed policy.  It asks its :class:`~proxyhub.net.routes.Route` for an
+upstream, takes a pooled connection or opens one (choosing again when the
+route offers another upstream after a failed connect), streams the request
+body up and the response down with backpressure both ways, and reports the
+outcome to the access log.  An idempotent, body-less request that meets a
+stale pooled connection is retried once on a fresh connection.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from twisted.internet.error import ConnectError, ConnectionRefusedError, DNSLookupError
-from twisted.internet.error import TimeoutError as ConnectTimeout
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from ..http import (
@@ -24,13 +24,12 @@ from ..http import (
     ResponseHead,
     chunk_header,
 )
-from ..http.target import AbsoluteTarget
 from .flow import BULK_BUFFER, feed_from, stop_feeding
-from .resolver import ResolutionError
+from .routes import Choice, Route, RouteFailure
 from .upstream import UpstreamProtocol
 
 if TYPE_CHECKING:
-    from .forward import ForwardProtocol
+    from .server import HTTPServerProtocol
 
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 UPSTREAM_WAIT = "upstream-wait"
@@ -42,17 +41,19 @@ class Exchange:
 
     def __init__(
         self,
-        down: ForwardProtocol,
+        down: HTTPServerProtocol,
         head: RequestHead,
-        target: AbsoluteTarget,
         upstream_head: bytes,
+        route: Route,
     ) -> None:
         self.down = down
         self.ctx = down.ctx
         self.req = head
-        self.target = target
         self.upstream_head = upstream_head
+        self.route = route
         self.up: UpstreamProtocol | None = None
+        self.choice: Choice | None = None
+        self.tried: list[Choice] = []
         self.upstream_addr: str | None = None
         self.pending: list[bytes] = []
         self.request_done = False
@@ -63,65 +64,62 @@ class Exchange:
         self.retried = False
         self.finished = False
         self.bytes_out = 0
-        self.key: tuple[str, int] | None = None
 
     # -- starting -------------------------------------------------------------
     def start(self) -> None:
-        """Resolve the origin, check where it leads, and get a connection."""
-        host = self.target.authority.host
-        known = self.ctx.resolver.cached(host)
-        if known is not None:
-            self._resolved(known)
-            return
-        self.down.gate.pause(UPSTREAM_WAIT)
-        d = self.ctx.resolver.resolve(host)
-        d.addCallbacks(self._resolved, self._resolve_failed)
+        """Ask the route for an upstream and get a connection to it."""
+        self._choose(fresh=False)
 
-    def _resolved(self, addresses: list[str]) -> None:
+    def _choose(self, fresh: bool) -> None:
+        try:
+            outcome = self.route.choose(self.tried)
+        except RouteFailure as e:
+            self.fail(e.status, e.detail)
+            return
+        if isinstance(outcome, Deferred):
+            self.down.gate.pause(UPSTREAM_WAIT)
+            outcome.addCallbacks(self._chosen, self._choose_failed, (fresh,))
+        else:
+            self._chosen(outcome, fresh)
+
+    def _choose_failed(self, failure: Failure) -> None:
+        error = failure.value
+        if isinstance(error, RouteFailure):
+            self.fail(error.status, error.detail)
+        else:
+            self.fail(502, "No upstream is available.")
+
+    def _chosen(self, choice: Choice, fresh: bool) -> None:
         if self.finished:
             return
-        port = self.target.authority.port
-        for address in addresses:
-            decision = self.ctx.policy.check_destination(address, port)
-            if not decision.allowed:
-                self.fail(decision.status, f"Access denied: {decision.rule}")
-                return
-        self.key = (addresses[0], port)
-        self.upstream_addr = f"{addresses[0]}:{port}"
-        conn = self.ctx.pool.take_idle(self.key)
+        self.choice = choice
+        self.upstream_addr = choice.label
+        conn = None if fresh else self.ctx.pool.take_idle(choice.key)
         if conn is not None:
             self._attach(conn)
-        else:
-            self._connect()
-
-    def _resolve_failed(self, failure: Failure) -> None:
-        if failure.check(ResolutionError, DNSLookupError):
-            self.fail(502, f"The name {self.target.authority.host} does not resolve.")
-        else:
-            self.fail(502, "Name resolution failed.")
-
-    def _connect(self) -> None:
-        assert self.key is not None
+            return
         self.down.gate.pause(UPSTREAM_WAIT)
-        d = self.ctx.pool.connect(self.key)
+        d = self.ctx.pool.connect(choice.key)
         d.addCallbacks(self._attach, self._connect_failed)
 
     def _connect_failed(self, failure: Failure) -> None:
-        where = self.target.authority.netloc
-        if failure.check(ConnectTimeout):
-            self.fail(504, f"Connecting to {where} timed out.")
-        elif failure.check(ConnectionRefusedError):
-            self.fail(502, f"Connection to {where} refused.")
-        elif failure.check(ConnectError):
-            self.fail(502, f"Cannot connect to {where}.")
+        if self.finished:
+            return
+        assert self.choice is not None
+        self.tried.append(self.choice)
+        outcome = self.route.connect_failed(self.choice, failure)
+        if outcome is None:
+            self._choose(fresh=False)
         else:
-            self.fail(502, f"Cannot connect to {where}.")
+            self.fail(outcome.status, outcome.detail)
 
     def _attach(self, conn: UpstreamProtocol) -> None:
         if self.finished:
             conn.finish(reusable=True)  # it carried nothing: keep it for the next one
             return
         self.up = conn
+        assert self.choice is not None
+        self.route.attached(self.choice)
         conn.begin(self, self.req.method, self.ctx.settings.read_timeout)
         transport = conn.transport
         transport.write(self.upstream_head)
@@ -201,7 +199,7 @@ class Exchange:
         if resp.content_length is None or resp.content_length > BULK_BUFFER:
             assert self.up is not None
             self.up.transport.bufferSize = self.down.transport.bufferSize = BULK_BUFFER
-        block = self.ctx.rewriter.response_block(resp)
+        block = self.route.response_block(resp)
         framing = self._response_framing(resp)
         out.append(b"HTTP/1.1 %d %s%s%s\r\n\r\n" % (resp.status, resp.reason, block, framing))
 
@@ -247,6 +245,8 @@ class Exchange:
             stop_feeding(up.transport, self.down.gate)
         up.finish(reusable=self.response.keep_alive and self.request_done)
         self.up = None
+        assert self.choice is not None
+        self.route.detached(self.choice)
         self._done(self.response.status)
 
     # -- failures ---------------------------------------------------------------
@@ -256,7 +256,9 @@ class Exchange:
         if up is not None and self._may_retry(up):
             self.retried = True
             self._detach(up)
-            self._connect()
+            assert self.choice is not None
+            self.tried.append(self.choice)
+            self._choose(fresh=True)
             return
         self.fail(status, reason)
 
@@ -275,6 +277,8 @@ class Exchange:
         )
 
     def _detach(self, up: UpstreamProtocol) -> None:
+        if self.choice is not None:
+            self.route.detached(self.choice)
         stop_feeding(up.transport, self.down.gate)
         stop_feeding(self.down.transport, up.gate)
         up.sink = None

@@ -16,6 +16,7 @@ from ..http import RemoteProtocolError, RequestHead
 from ..http.target import AbsoluteTarget, parse_absolute_target, parse_authority
 from .context import ForwardContext
 from .exchange import Exchange
+from .routes import ForwardRoute
 from .server import IN_FLIGHT, HTTPServerProtocol, Refusal
 from .tunnel import open_tunnel
 
@@ -43,7 +44,8 @@ class ForwardProtocol(HTTPServerProtocol):
         elif head.content_length is not None:
             block += b"\r\nContent-Length: %d" % head.content_length
         upstream_head = b"%s %s HTTP/1.1%s\r\n\r\n" % (head.method, target.origin_form, block)
-        self.start_exchange(Exchange(self, head, target, upstream_head))
+        route = ForwardRoute(self.ctx, target.authority)
+        self.start_exchange(Exchange(self, head, upstream_head, route))
 
     def _accept_request(self, head: RequestHead) -> Refusal | tuple[AbsoluteTarget, bytes]:
         """The target and upstream field block of an acceptable request, else a Refusal."""

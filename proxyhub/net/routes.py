@@ -1,0 +1,113 @@
+"""Where an exchange sends its request: one origin (forward) or a pool of backends.
+
+An :class:`~proxyhub.net.exchange.Exchange` asks its route for a
+:class:`Choice` (an address to connect to), tells it when a connection to
+that choice failed, and asks it how to rewrite the response head.  The
+forward route resolves the URI's host and applies ``deny_destinations``;
+the reverse route (``reverse.py``) balances over healthy backends and
+offers another one when a connect fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionRefusedError, DNSLookupError
+from twisted.internet.error import TimeoutError as ConnectTimeout
+from twisted.python.failure import Failure
+
+from ..http import ResponseHead
+from ..http.target import Authority
+from .resolver import ResolutionError
+
+PoolKey = tuple[str, int]
+
+
+class Choice(NamedTuple):
+    """One upstream to try: its pool key, a label for logs, and whatever the route tracks."""
+
+    key: PoolKey
+    label: str
+    backend: Any = None
+
+
+class RouteFailure(Exception):
+    """No upstream can be had; ``status`` and ``detail`` are for the client."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class Route(Protocol):
+    """What an exchange needs to know about where its request goes."""
+
+    def choose(self, tried: list[Choice]) -> Choice | Deferred[Choice]:
+        """An upstream to use (raise or errback :class:`RouteFailure` if none)."""
+
+    def connect_failed(self, choice: Choice, failure: Failure) -> RouteFailure | None:
+        """A connect to ``choice`` failed: give up with a failure, or None to choose again."""
+
+    def attached(self, choice: Choice) -> None:
+        """A connection to ``choice`` now carries the request."""
+
+    def detached(self, choice: Choice) -> None:
+        """That connection no longer carries it."""
+
+    def response_block(self, resp: ResponseHead) -> bytes:
+        """The response field block to send to the client (framing added by the caller)."""
+
+
+def describe_connect_failure(where: str, failure: Failure) -> RouteFailure:
+    """504 for a connect timeout, 502 for anything else, naming the upstream."""
+    if failure.check(ConnectTimeout):
+        return RouteFailure(504, f"Connecting to {where} timed out.")
+    if failure.check(ConnectionRefusedError):
+        return RouteFailure(502, f"Connection to {where} refused.")
+    return RouteFailure(502, f"Cannot connect to {where}.")
+
+
+class ForwardRoute:
+    """The origin named by an absolute URI, checked against the destination rules."""
+
+    __slots__ = ("authority", "ctx")
+
+    def __init__(self, ctx: Any, authority: Authority) -> None:
+        self.ctx = ctx
+        self.authority = authority
+
+    def choose(self, tried: list[Choice]) -> Choice | Deferred[Choice]:
+        host = self.authority.host
+        known = self.ctx.resolver.cached(host)
+        if known is not None:
+            return self._checked(known)
+        d: Deferred[list[str]] = self.ctx.resolver.resolve(host)
+        return d.addCallbacks(self._checked, self._unresolved)
+
+    def _checked(self, addresses: list[str]) -> Choice:
+        port = self.authority.port
+        for address in addresses:
+            decision = self.ctx.policy.check_destination(address, port)
+            if not decision.allowed:
+                raise RouteFailure(decision.status, f"Access denied: {decision.rule}")
+        return Choice((addresses[0], port), f"{addresses[0]}:{port}")
+
+    def _unresolved(self, failure: Failure) -> Choice:
+        if failure.check(ResolutionError, DNSLookupError):
+            raise RouteFailure(502, f"The name {self.authority.host} does not resolve.")
+        raise RouteFailure(502, "Name resolution failed.")
+
+    def connect_failed(self, choice: Choice, failure: Failure) -> RouteFailure | None:
+        return describe_connect_failure(self.authority.netloc, failure)
+
+    def attached(self, choice: Choice) -> None:
+        pass
+
+    def detached(self, choice: Choice) -> None:
+        pass
+
+    def response_block(self, resp: ResponseHead) -> bytes:
+        block: bytes = self.ctx.rewriter.response_block(resp)
+        return block
