@@ -93,7 +93,7 @@ class ForwardProtocol(HTTPServerProtocol):
             status, reason = problem or (400, "Malformed CONNECT target")
             self._refuse(status, reason, close=True)
             return
-        self.start_tunnel(open_tunnel(self, head, authority))
+        self.start_splice(open_tunnel(self, head, authority))
 
 
 class ForwardFactory(Factory):

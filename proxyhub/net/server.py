@@ -23,6 +23,7 @@ from ..observe.accesslog import AccessRecord
 from ..policy.pages import error_page
 from .exchange import Exchange
 from .flow import ReadGate
+from .splice import Splice
 
 IN_FLIGHT = "in-flight"
 PIPELINE_BUFFER = 65536  # bytes of pipelined requests held before reading pauses
@@ -62,7 +63,7 @@ class HTTPServerProtocol(Protocol):
         self.reader = RequestReader(ctx.limits)
         self.gate: ReadGate = ReadGate(None)
         self.exchange: Exchange | LocalReply | None = None
-        self.tunnel: Any = None
+        self.splice: Splice | None = None
         self.client_ip = "?"
         self.client_allowed = True
         self.deny_rule = ""
@@ -89,14 +90,14 @@ class HTTPServerProtocol(Protocol):
         self.ctx.registry.closed(self)
         self.ctx.sweeper.forget(self)
         self.phase = CLOSING
-        if self.tunnel is not None:
-            self.tunnel.client_lost()
+        if self.splice is not None:
+            self.splice.client_lost()
         elif self.exchange is not None:
             self.exchange.client_lost()
 
     def readConnectionLost(self) -> None:
-        if self.tunnel is not None:
-            self.tunnel.client_eof()
+        if self.splice is not None:
+            self.splice.client_eof()
             return
         if self.exchange is None or self.phase == BODY:
             self.transport.loseConnection()
@@ -139,8 +140,8 @@ class HTTPServerProtocol(Protocol):
 
     # -- reading --------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:
-        if self.tunnel is not None:
-            self.tunnel.from_client(data)
+        if self.splice is not None:
+            self.splice.from_client(data)
             return
         if self.phase == IDLE:
             self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
@@ -231,11 +232,11 @@ class HTTPServerProtocol(Protocol):
         self.exchange = exchange
         exchange.start()
 
-    def start_tunnel(self, tunnel: Any) -> None:
-        """From now on every byte from the client goes to ``tunnel``."""
+    def start_splice(self, splice: Splice) -> None:
+        """From now on every byte from the client goes to ``splice``."""
         self.reader.switch_protocols()
         self._set_deadline(TUNNEL, 0)
-        self.tunnel = tunnel
+        self.splice = splice
 
     # -- answering --------------------------------------------------------------
     def send_error(self, status: int, detail: str, *, close: bool) -> None:
