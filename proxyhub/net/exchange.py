@@ -26,6 +26,7 @@ from ..http import (
 )
 from .flow import BULK_BUFFER, feed_from, stop_feeding
 from .routes import Choice, Route, RouteFailure
+from .splice import Splice
 from .upstream import UpstreamProtocol
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class Exchange:
         self.rechunk = False
         self.close_after = not head.keep_alive
         self.retried = False
+        self.upgrade = False  # the client asked to switch protocols (WebSocket)
         self.finished = False
         self.bytes_out = 0
 
@@ -189,7 +191,9 @@ class Exchange:
 
     def _response_head(self, resp: ResponseHead, out: list[bytes]) -> None:
         if resp.status < 200:
-            if resp.status == 101:
+            if resp.status == 101 and self.upgrade and self.request_done:
+                self._switch_protocols(resp, out)
+            elif resp.status == 101:
                 self.upstream_failed("the origin switched protocols unasked", 502)
             elif resp.status == 100 and self.req.version == b"HTTP/1.1":
                 out.append(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -202,6 +206,35 @@ class Exchange:
         block = self.route.response_block(resp)
         framing = self._response_framing(resp)
         out.append(b"HTTP/1.1 %d %s%s%s\r\n\r\n" % (resp.status, resp.reason, block, framing))
+
+    def _switch_protocols(self, resp: ResponseHead, out: list[bytes]) -> None:
+        """A 101 to an upgrade request: both connections become one byte splice."""
+        up, choice = self.up, self.choice
+        assert up is not None and choice is not None
+        block = self.route.switching_block(resp)
+        out.append(b"HTTP/1.1 101 %s%s\r\n\r\n" % (resp.reason, block))
+        self.down.transport.writeSequence(out)
+        out.clear()
+        self.response, self.response_started, self.finished = resp, True, True
+        self._detach_for_splice(up)
+        splice = Splice(
+            self.down, self.req.method.decode("latin-1"), self.req.target.decode("latin-1")
+        )
+        self.down.exchange = None
+        self.down.start_splice(splice)
+        splice.join(up, 101, choice.label)
+        early = up.reader.take_buffer()
+        if early:
+            splice.from_origin(early)
+
+    def _detach_for_splice(self, up: UpstreamProtocol) -> None:
+        stop_feeding(up.transport, self.down.gate)
+        stop_feeding(self.down.transport, up.gate)
+        assert self.choice is not None
+        self.route.detached(self.choice)
+        up.sink = None
+        up.deadline = 0.0
+        self.up = None
 
     def _response_framing(self, resp: ResponseHead) -> bytes:
         """The framing and connection fields we send, as a raw block."""

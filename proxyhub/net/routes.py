@@ -59,6 +59,9 @@ class Route(Protocol):
     def response_block(self, resp: ResponseHead) -> bytes:
         """The response field block to send to the client (framing added by the caller)."""
 
+    def switching_block(self, resp: ResponseHead) -> bytes:
+        """The field block of a 101 answer to an upgrade the route allowed."""
+
 
 def describe_connect_failure(where: str, failure: Failure) -> RouteFailure:
     """504 for a connect timeout, 502 for anything else, naming the upstream."""
@@ -111,3 +114,6 @@ class ForwardRoute:
     def response_block(self, resp: ResponseHead) -> bytes:
         block: bytes = self.ctx.rewriter.response_block(resp)
         return block
+
+    def switching_block(self, resp: ResponseHead) -> bytes:
+        return self.response_block(resp)  # forward requests never ask to upgrade

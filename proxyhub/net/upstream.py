@@ -13,7 +13,9 @@ from typing import Any
 from typing import Protocol as TypingProtocol
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ..http import Event, Limits, RemoteProtocolError, ResponseReader
 from .connect import Connectable, connect_to
@@ -33,8 +35,9 @@ class ResponseSink(TypingProtocol):
     def upstream_timed_out(self) -> None: ...
 
 
+@implementer(IHalfCloseableProtocol)
 class UpstreamProtocol(Connectable):
-    """One connection to an origin."""
+    """One connection to an origin; after a 101 its bytes go to a splice instead."""
 
     transport: Any
 
@@ -43,6 +46,7 @@ class UpstreamProtocol(Connectable):
         self.key = key
         self.reader = ResponseReader(pool.limits)
         self.sink: ResponseSink | None = None
+        self.splice: Any = None
         self.gate = ReadGate(None)
         self.reused = False
         self.received = False
@@ -85,7 +89,10 @@ class UpstreamProtocol(Connectable):
 
     def dataReceived(self, data: bytes) -> None:
         sink = self.sink
-        if sink is None:  # bytes on an idle connection: it cannot be trusted
+        if sink is None:
+            if self.splice is not None:
+                self.splice.from_origin(data)
+                return  # bytes on an idle connection: it cannot be trusted
             self.pool.discard(self)
             self.transport.abortConnection()
             return
@@ -100,7 +107,19 @@ class UpstreamProtocol(Connectable):
         if events:
             sink.upstream_events(events)
 
+    def readConnectionLost(self) -> None:
+        if self.splice is not None:
+            self.splice.origin_eof()
+        else:
+            self.transport.loseConnection()  # connectionLost does the rest
+
+    def writeConnectionLost(self) -> None:
+        pass
+
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+        if self.splice is not None:
+            self.splice.origin_lost()
+            return
         self.connected = False
         self.pool.discard(self)
         self.pool.sweeper.forget(self)
