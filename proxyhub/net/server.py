@@ -36,6 +36,7 @@ class Refusal:
 
     status: int
     reason: str
+    location: bytes | None = None
 
 
 class LocalReply:
@@ -225,7 +226,8 @@ class HTTPServerProtocol(Protocol):
 
     def refuse_request(self, head: RequestHead, refusal: Refusal) -> None:
         """Answer with the refusal's status; close unless the connection stays usable."""
-        self._refuse(refusal.status, refusal.reason, close=head.has_body or not head.keep_alive)
+        close = head.has_body or not head.keep_alive
+        self._refuse(refusal.status, refusal.reason, close=close, location=refusal.location)
 
     def start_exchange(self, exchange: Exchange) -> None:
         """Hand the current request to ``exchange``."""
@@ -239,12 +241,17 @@ class HTTPServerProtocol(Protocol):
         self.splice = splice
 
     # -- answering --------------------------------------------------------------
-    def send_error(self, status: int, detail: str, *, close: bool) -> None:
-        """Write an error response of the proxy's own making."""
-        self.transport.write(error_page(status, detail, self.ctx.name, close=close))
+    def send_error(
+        self, status: int, detail: str, *, close: bool, location: bytes | None = None
+    ) -> None:
+        """Write an error (or redirect) response of the proxy's own making."""
+        page = error_page(status, detail, self.ctx.name, close=close, location=location)
+        self.transport.write(page)
 
-    def _refuse(self, status: int, detail: str, *, close: bool) -> None:
-        self.send_error(status, detail, close=close)
+    def _refuse(
+        self, status: int, detail: str, *, close: bool, location: bytes | None = None
+    ) -> None:
+        self.send_error(status, detail, close=close, location=location)
         reply = LocalReply(status)
         self.exchange = reply
         if close:

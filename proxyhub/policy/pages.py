@@ -11,8 +11,10 @@ import html
 from ..http import reason_phrase, response_head_bytes
 
 
-def error_page(status: int, detail: str, proxy_name: str, *, close: bool) -> bytes:
-    """A complete HTTP/1.1 error response, head and body."""
+def error_page(
+    status: int, detail: str, proxy_name: str, *, close: bool, location: bytes | None = None
+) -> bytes:
+    """A complete HTTP/1.1 error (or redirect) response, head and body."""
     reason = reason_phrase(status)
     title = f"{status} {reason.decode('ascii')}"
     body = (
@@ -25,6 +27,8 @@ def error_page(status: int, detail: str, proxy_name: str, *, close: bool) -> byt
         (b"Content-Length", b"%d" % len(payload)),
         (b"Cache-Control", b"no-store"),
     ]
+    if location is not None:
+        fields.append((b"Location", location))
     if close:
         fields.append((b"Connection", b"close"))
     return response_head_bytes(status, reason, fields) + payload

@@ -8,14 +8,17 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from proxyhub.config import parse_config_text
+from proxyhub.net.backends import Backend, BackendSet
 from proxyhub.net.context import ForwardContext
 from proxyhub.net.deadlines import DeadlineSweeper
 from proxyhub.net.forward import ForwardProtocol
 from proxyhub.net.registry import ConnectionRegistry
 from proxyhub.net.resolver import Resolver
+from proxyhub.net.reverse import ReverseContext, ReverseProtocol
 from proxyhub.net.upstream import OriginPool
 from proxyhub.policy.access import AccessPolicy
 from proxyhub.policy.forward_headers import ForwardRewriter
+from proxyhub.policy.reverse_headers import ReverseRewriter
 from proxyhub.service import limits_from
 
 
@@ -67,5 +70,49 @@ def accept_origin(reactor: MemoryReactorClock, index: int = -1) -> tuple[Any, St
     host, port, factory, _timeout, _bind = reactor.tcpClients[index]
     proto = factory.buildProtocol(IPv4Address("TCP", host, port))
     transport = HalfCloseTransport(peerAddress=IPv4Address("TCP", host, port))
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+class DictRoutes:
+    """A route table keyed by exact host name (port ignored); None for unknown hosts."""
+
+    def __init__(self, names: dict[bytes, str]) -> None:
+        self.names = names
+
+    def route(self, host: bytes, path: bytes) -> str | None:
+        return self.names.get(host.split(b":")[0].lower())
+
+
+def make_reverse_context(
+    reactor: MemoryReactorClock, sites: dict[str, list[int]], **extra: Any
+) -> ReverseContext:
+    """A ReverseContext serving each site name from backends on 127.0.0.1 ports."""
+    forward = make_context(reactor)
+    backends = {
+        name: BackendSet([Backend("http", "127.0.0.1", port) for port in ports], reactor)
+        for name, ports in sites.items()
+    }
+    return ReverseContext(
+        reactor=reactor,
+        settings=forward.settings,
+        sweeper=forward.sweeper,
+        limits=forward.limits,
+        access_log=None,
+        name="unit:8080",
+        registry=forward.registry,
+        pool=forward.pool,
+        resolver=forward.resolver,
+        routes=DictRoutes({name.encode(): name for name in sites}),
+        backends=backends,
+        rewriter=ReverseRewriter(()),
+        **extra,
+    )
+
+
+def connect_reverse_client(ctx: ReverseContext) -> tuple[ReverseProtocol, HalfCloseTransport]:
+    """A ReverseProtocol with a client at 192.0.2.7 on an in-memory transport."""
+    proto = ReverseProtocol(ctx)
+    transport = HalfCloseTransport(peerAddress=IPv4Address("TCP", "192.0.2.7", 40000))
     proto.makeConnection(transport)
     return proto, transport

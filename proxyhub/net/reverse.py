@@ -1,0 +1,182 @@
+"""The reverse-proxy listener: virtual hosts and path routes in front of backends.
+
+What a request means here: an origin-form (or absolute-form) request for a
+site; the Host header and path pick a route (no route: 421), the route's
+backend set picks a backend, and an :class:`~.exchange.Exchange` relays the
+request with ``X-Forwarded-*`` set.  A WebSocket upgrade that the backend
+accepts with 101 becomes a byte splice.  On a TLS listener, an SNI name that
+routes to a different site than the Host header is refused with 421.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory
+from twisted.python.failure import Failure
+
+from ..http import RemoteProtocolError, RequestHead, ResponseHead
+from ..http.target import parse_absolute_target
+from ..policy.reverse_headers import ReverseRewriter, websocket_upgrade
+from .backends import BackendSet
+from .exchange import Exchange
+from .routes import Choice, RouteFailure, describe_connect_failure
+from .server import HTTPServerProtocol, Refusal
+
+
+class RouteTable(Protocol):
+    """Maps a Host header and path to a route (anything hashable with the fields below)."""
+
+    def route(self, host: bytes, path: bytes) -> Any: ...
+
+
+@dataclass
+class ReverseContext:
+    """Shared state of one reverse listener; built once by the service wiring."""
+
+    reactor: Any
+    settings: Any
+    sweeper: Any
+    limits: Any
+    access_log: Any
+    name: str
+    registry: Any
+    pool: Any
+    resolver: Any
+    routes: RouteTable
+    backends: dict[Any, BackendSet]
+    rewriter: ReverseRewriter
+    listener: str = "reverse"
+    scheme: str = "http"
+    redirect_to: int | None = None  # the TLS port to send plain-HTTP clients to (308)
+    certificates: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ReverseRoute:
+    """An exchange's view of one route's backends: pick, retry elsewhere, account."""
+
+    __slots__ = ("backends", "client_ip", "ctx")
+
+    def __init__(self, ctx: ReverseContext, backends: BackendSet, client_ip: str) -> None:
+        self.ctx = ctx
+        self.backends = backends
+        self.client_ip = client_ip
+
+    def choose(self, tried: list[Choice]) -> Choice | Deferred[Choice]:
+        backend = self.backends.pick(self.client_ip, {c.backend for c in tried})
+        if backend is None:
+            if tried:
+                raise RouteFailure(502, "Every backend for this site failed.")
+            raise RouteFailure(503, "No healthy backend for this site.")
+        known = self.ctx.resolver.cached(backend.host)
+        if known is not None:
+            return Choice((known[0], backend.port), backend.label, backend)
+        d: Deferred[list[str]] = self.ctx.resolver.resolve(backend.host)
+        return d.addCallbacks(
+            lambda addresses: Choice((addresses[0], backend.port), backend.label, backend),
+            lambda failure: self._unresolved(backend, failure),
+        )
+
+    def _unresolved(self, backend: Any, failure: Failure) -> Choice:
+        self.backends.report_failure(backend)
+        raise RouteFailure(502, f"Backend {backend.label} does not resolve.")
+
+    def connect_failed(self, choice: Choice, failure: Failure) -> RouteFailure | None:
+        self.backends.report_failure(choice.backend)
+        if self.backends.has_candidate(self.client_ip, {choice.backend}):
+            return None
+        return describe_connect_failure(choice.label, failure)
+
+    def attached(self, choice: Choice) -> None:
+        self.backends.started(choice.backend)
+
+    def detached(self, choice: Choice) -> None:
+        self.backends.finished(choice.backend)
+
+    def response_block(self, resp: ResponseHead) -> bytes:
+        return self.ctx.rewriter.response_block(resp)
+
+    def switching_block(self, resp: ResponseHead) -> bytes:
+        return self.ctx.rewriter.switching_block(resp)
+
+
+class ReverseProtocol(HTTPServerProtocol):
+    """Serves one client connection of a reverse (front-end) listener."""
+
+    ctx: ReverseContext
+
+    def handle_request(self, head: RequestHead) -> None:
+        outcome = self._route(head)
+        if isinstance(outcome, Refusal):
+            self.refuse_request(head, outcome)
+            return
+        route, path = outcome
+        upgrade = websocket_upgrade(head)
+        host = head.host or b""
+        block = self.ctx.rewriter.request_block(
+            head, client_ip=self.client_ip, proto=self.ctx.scheme, host=host, upgrade=upgrade
+        )
+        if head.chunked:
+            block += b"\r\nTransfer-Encoding: chunked"
+        elif head.content_length is not None:
+            block += b"\r\nContent-Length: %d" % head.content_length
+        upstream_head = b"%s %s HTTP/1.1%s\r\n\r\n" % (head.method, path, block)
+        backends = self.ctx.backends[route]
+        exchange = Exchange(
+            self, head, upstream_head, ReverseRoute(self.ctx, backends, self.client_ip)
+        )
+        exchange.upgrade = upgrade
+        self.start_exchange(exchange)
+
+    def _route(self, head: RequestHead) -> Refusal | tuple[Any, bytes]:
+        """The route and upstream path of a request, else a Refusal."""
+        if head.method in (b"TRACE", b"CONNECT"):
+            return Refusal(405, f"{head.method.decode()} is not allowed here.")
+        host, path = head.host or b"", head.target
+        if not path.startswith(b"/"):
+            try:
+                target = parse_absolute_target(path)
+            except RemoteProtocolError as e:
+                return Refusal(400, f"Malformed request target: {e}")
+            if target is None:
+                return Refusal(400, "Malformed request target.")
+            path = target.origin_form
+        if self.ctx.redirect_to is not None:
+            return self._redirect(host, path)
+        route = self.ctx.routes.route(host, path)
+        if route is None:
+            return Refusal(421, "This server does not serve that host name.")
+        sni = self._server_name()
+        if sni is not None and self.ctx.routes.route(sni, path) not in (None, route):
+            return Refusal(421, "The TLS server name and the Host header name different sites.")
+        return route, self.ctx.backends[route].upstream_path(route, path)
+
+    def _redirect(self, host: bytes, path: bytes) -> Refusal:
+        name = host.rsplit(b":", 1)[0] if not host.endswith(b"]") else host
+        port = self.ctx.redirect_to
+        authority = name if port == 443 else b"%s:%d" % (name, port or 443)
+        location = b"https://" + authority + path
+        return Refusal(308, "This site is served over HTTPS.", location)
+
+    def _server_name(self) -> bytes | None:
+        handle = getattr(self.transport, "getHandle", None)
+        if self.ctx.scheme != "https" or handle is None:
+            return None
+        connection = handle()
+        get = getattr(connection, "get_servername", None)
+        return get() if get is not None else None
+
+
+class ReverseFactory(Factory):
+    """Builds a :class:`ReverseProtocol` per connection of one reverse listener."""
+
+    noisy = False
+
+    def __init__(self, ctx: ReverseContext) -> None:
+        self.ctx = ctx
+
+    def buildProtocol(self, addr: Any) -> ReverseProtocol:
+        return ReverseProtocol(self.ctx)
