@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -101,17 +102,22 @@ def _names_of(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(n.lower().rstrip(".") for n in names)
 
 
-def server_context(cert: LoadedCertificate) -> SSL.Context:
-    """An OpenSSL context for ``cert`` with the intermediate profile."""
-    options = CertificateOptions(
+def certificate_options(cert: LoadedCertificate, **extra: Any) -> CertificateOptions:
+    """Twisted connection options for ``cert`` with the intermediate profile."""
+    return CertificateOptions(
         privateKey=cert.key,  # type: ignore[arg-type]
         certificate=cert.leaf,  # type: ignore[arg-type]
         extraCertChain=list(cert.chain),  # type: ignore[arg-type]
         acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(INTERMEDIATE_CIPHERS),
         raiseMinimumTo=TLSVersion.TLSv1_2,
         acceptableProtocols=[b"http/1.1"],
+        **extra,
     )
-    return options.getContext()
+
+
+def server_context(cert: LoadedCertificate) -> SSL.Context:
+    """An OpenSSL context for ``cert`` with the intermediate profile."""
+    return certificate_options(cert).getContext()
 
 
 @dataclass
@@ -174,13 +180,4 @@ class CertificateStore:
 
     def options(self) -> CertificateOptions:
         """Connection options for a TLS listener: default context plus SNI switching."""
-        first = self.certificates[0]
-        return CertificateOptions(
-            privateKey=first.key,  # type: ignore[arg-type]
-            certificate=first.leaf,  # type: ignore[arg-type]
-            extraCertChain=list(first.chain),  # type: ignore[arg-type]
-            acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(INTERMEDIATE_CIPHERS),
-            raiseMinimumTo=TLSVersion.TLSv1_2,
-            acceptableProtocols=[b"http/1.1"],
-            contextForServerName=self.context_for,
-        )
+        return certificate_options(self.certificates[0], contextForServerName=self.context_for)
