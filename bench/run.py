@@ -20,10 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import reverse_servers  # noqa: F401  (registers the reverse contenders)
 from lab import BENCH_DIR, Lab, Server, StartError
 from load import LoadError, best_download, probe, wrk, wrk_errors
 from report import PROXYHUB, Figure, best, environment, table, write_json
-from servers import LARGE, SMALL, squid_binary
+from servers import LARGE, MEDIUM, SMALL, squid_binary
 
 RESULTS_DIR = BENCH_DIR / "results"
 
@@ -138,8 +139,36 @@ def connect(lab: Lab, opts: Options, server: Server) -> Figure:
     return Figure(float(got["mb_per_sec"]), None, None, got)  # type: ignore[arg-type]
 
 
-# Later scenarios (reverse 100 B / 1 MiB against "stock-reverse" and nginx-as-proxy, TLS)
-# are one more function each: a starter in servers.py if needed, and a @scenario here.
+REVERSE_CONTENDERS: dict[str, str | None] = {
+    "direct": "origin",
+    PROXYHUB: "proxyhub-reverse",
+    "twisted": "stock-reverse",
+    "nginx": "nginx-reverse",
+}
+
+
+def _reverse(lab: Lab, opts: Options, server: Server, path: str, size: int) -> dict[str, object]:
+    url = f"{proxy_url(server)}{path}"
+    probe(url, cpu=opts.load_cpu, proxy=None, size=size)
+    if opts.warmup > 0:
+        wrk(url, cpu=opts.load_cpu, duration=opts.warmup)
+    return dict(wrk(url, cpu=opts.load_cpu, duration=opts.duration))
+
+
+@scenario("reverse", "req/s", "reverse proxy, GET of 100 B, wrk -t1 -c50", REVERSE_CONTENDERS)
+def reverse(lab: Lab, opts: Options, server: Server) -> Figure:
+    figures = _reverse(lab, opts, server, "/100b", SMALL)
+    return Figure(float(figures["requests_per_sec"]), wrk_errors(figures), None, figures)  # type: ignore[arg-type]
+
+
+@scenario("reverse-1m", "MB/s", "reverse proxy, GET of 1 MiB, wrk -t1 -c50", REVERSE_CONTENDERS)
+def reverse_1m(lab: Lab, opts: Options, server: Server) -> Figure:
+    figures = _reverse(lab, opts, server, "/1m", MEDIUM)
+    mb = float(figures["requests_per_sec"]) * MEDIUM / 1e6  # type: ignore[arg-type]
+    return Figure(mb, wrk_errors(figures), None, figures)  # type: ignore[arg-type]
+
+
+# A TLS scenario is one more function: a TLS listener starter and a @scenario here.
 
 
 # ---------------------------------------------------------------- running
