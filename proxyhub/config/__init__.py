@@ -6,15 +6,27 @@ the sections, keys and defaults.
 """
 
 from proxyhub.config.loader import ConfigError, load_config, parse_config_text
-from proxyhub.config.model import Config, ForwardSettings, Network, ParentProxy, ProxyhubSettings
+from proxyhub.config.model import (
+    Backend,
+    Config,
+    ForwardSettings,
+    HostRoute,
+    Network,
+    ParentProxy,
+    ProxyhubSettings,
+    ReverseSettings,
+)
 
 __all__ = [
+    "Backend",
     "Config",
     "ConfigError",
     "ForwardSettings",
+    "HostRoute",
     "Network",
     "ParentProxy",
     "ProxyhubSettings",
+    "ReverseSettings",
     "load_config",
     "parse_config_text",
 ]

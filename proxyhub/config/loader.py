@@ -5,25 +5,36 @@ Nothing half-valid comes out: :func:`parse_config_text` either returns a complet
 of the file, one per line, as ``{path}:{line}: [{section}] {key}: {message}``
 (``{key}: `` is left out for problems of a whole section, ``[{section}] `` too for problems
 of a line outside any section, and ``:{line}`` for problems of the whole file).
+
+The reverse proxy's sections (``[reverse]``, ``[host:...]``) are checked as a whole in
+:mod:`proxyhub.config.reverse`.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import socket
-from dataclasses import dataclass, field
 from typing import Any
 
 from proxyhub.config.ini import Section, parse_ini
-from proxyhub.config.model import Config, ForwardSettings, ProxyhubSettings
+from proxyhub.config.model import Config, ForwardSettings, ProxyhubSettings, ReverseSettings
+from proxyhub.config.report import Report
+from proxyhub.config.reverse import (
+    HostSection,
+    build_reverse,
+    build_routes,
+    check_hosts,
+    check_reverse,
+)
 from proxyhub.config.schema import (
-    PLANNED_PREFIXES,
+    HOST_KEYS,
+    HOST_PREFIX,
+    HOST_SECTION,
     PLANNED_SECTIONS,
     SECTIONS,
     Key,
-    section_of,
+    sections_of,
 )
 from proxyhub.config.values import BadItems, endpoint_port
 
@@ -39,33 +50,6 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         return "\n".join(self.problems)
-
-
-@dataclass
-class _Report:
-    """Collects problems with their location, and formats them in file order."""
-
-    path: str
-    found: list[tuple[float, str]] = field(default_factory=list)
-
-    def add(
-        self,
-        message: str,
-        line: int | None = None,
-        section: str | None = None,
-        key: str | None = None,
-    ) -> None:
-        """Record ``message`` about ``key`` in ``section`` at ``line`` (all optional)."""
-        where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
-        if section is not None:
-            where += f"[{section}] "
-        if key is not None:
-            where += f"{key}: "
-        self.found.append((line if line is not None else math.inf, where + message))
-
-    def problems(self) -> list[str]:
-        """Every problem, sorted by line; problems of the whole file come last."""
-        return [text for _, text in sorted(self.found, key=lambda item: item[0])]
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -87,38 +71,54 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def parse_config_text(text: str, path: str = "<string>") -> Config:
     """Validate configuration ``text``; ``path`` is only used in messages and ``Config.path``."""
-    report = _Report(path)
+    report = Report(path)
     ini = parse_ini(text)
     for problem in ini.problems:
         report.add(problem.message, problem.line, problem.section, problem.key)
     read: dict[str, dict[str, Any]] = {}
+    hosts: list[HostSection] = []
     for section in ini.sections.values():
         keys = SECTIONS.get(section.name)
-        if keys is None:
-            _check_other_section(report, section)
-        else:
+        if keys is not None:
             read[section.name] = _read_section(report, section, keys)
+        elif section.name.startswith(HOST_PREFIX):
+            hosts.append(HostSection(section, _read_section(report, section, HOST_KEYS)))
+        else:
+            _check_other_section(report, section)
+    check_hosts(report, hosts, "reverse" in read)
+    if "reverse" in read:
+        check_reverse(report, ini.sections["reverse"], read["reverse"], bool(hosts))
     if not any(name in ini.sections for name in LISTENER_SECTIONS):
-        report.add("nothing to serve: add a [forward] section with listen = ...")
+        report.add("nothing to serve: add a [forward] or [reverse] section with listen = ...")
     problems = report.problems()
     if problems:
         raise ConfigError(problems)
-    return _build(path, read)
+    return _build(path, read, hosts)
 
 
-def _build(path: str, read: dict[str, dict[str, Any]]) -> Config:
+def _build(path: str, read: dict[str, dict[str, Any]], hosts: list[HostSection]) -> Config:
     """Make the records from fully validated values."""
     forward = ForwardSettings(**read["forward"]) if "forward" in read else None
+    reverse = build_reverse(read["reverse"]) if "reverse" in read else None
     proxyhub = read.get("proxyhub") or _read_defaults(SECTIONS["proxyhub"])
     if proxyhub["name"] is None:
-        proxyhub["name"] = _default_name(forward)
-    return Config(path, ProxyhubSettings(**proxyhub), forward)
+        proxyhub["name"] = _default_name(forward, reverse)
+    return Config(path, ProxyhubSettings(**proxyhub), forward, reverse, build_routes(hosts))
 
 
-def _default_name(forward: ForwardSettings | None) -> str:
-    """``{hostname}:{port}`` of the first listener, or the bare hostname when it has no port."""
+def _default_name(forward: ForwardSettings | None, reverse: ReverseSettings | None) -> str:
+    """``{hostname}:{port}`` of the first listener, or the bare hostname when it has no port.
+
+    The first listener is the first of [forward] ``listen``, else of [reverse] ``listen``,
+    else of [reverse] ``tls_listen``.
+    """
     host = socket.gethostname()
-    port = endpoint_port(forward.listen[0]) if forward is not None else None
+    listeners: tuple[str, ...] = ()
+    if forward is not None:
+        listeners = forward.listen
+    elif reverse is not None:
+        listeners = reverse.listen + reverse.tls_listen
+    port = endpoint_port(listeners[0]) if listeners else None
     return host if port is None else f"{host}:{port}"
 
 
@@ -127,12 +127,12 @@ def _read_defaults(keys: tuple[Key, ...]) -> dict[str, Any]:
     return {key.name: key.parse(key.default) if key.default is not None else None for key in keys}
 
 
-def _read_section(report: _Report, section: Section, keys: tuple[Key, ...]) -> dict[str, Any]:
+def _read_section(report: Report, section: Section, keys: tuple[Key, ...]) -> dict[str, Any]:
     """Parse every key of ``section`` (defaults for those left out), reporting bad ones."""
     known = {key.name: key for key in keys}
     for name, setting in section.values.items():
         if name not in known:
-            report.add(_unknown_key(name, section.name), setting.line, section.name, name)
+            report.add(_unknown_key(name, keys), setting.line, section.name, name)
     result: dict[str, Any] = {}
     for key in keys:
         value = section.values.get(key.name)
@@ -149,28 +149,26 @@ def _read_section(report: _Report, section: Section, keys: tuple[Key, ...]) -> d
     return result
 
 
-def _unknown_key(name: str, section: str) -> str:
+def _unknown_key(name: str, keys: tuple[Key, ...]) -> str:
     """The message for an unknown key, with a hint where one helps."""
-    home = section_of(name)
-    if home is not None:
-        return f"unknown key; {name!r} belongs in [{home}]"
-    known = [key.name for key in SECTIONS[section]]
-    return "unknown key" + _did_you_mean(name, known)
+    homes = sections_of(name)
+    if homes:
+        return f"unknown key; {name!r} belongs in " + " or ".join(f"[{home}]" for home in homes)
+    return "unknown key" + _did_you_mean(name, [key.name for key in keys])
 
 
-def _check_other_section(report: _Report, section: Section) -> None:
+def _check_other_section(report: Report, section: Section) -> None:
     """Report a section that is planned but not supported yet, or unknown."""
     name = section.name
-    if name in PLANNED_SECTIONS or name.startswith(PLANNED_PREFIXES):
+    if name in PLANNED_SECTIONS:
         report.add("this section is not supported yet", section.line, name)
         return
     candidates = [*SECTIONS, *PLANNED_SECTIONS]
     if ":" in name:
-        suffix = name.partition(":")[2]
-        candidates += [prefix + suffix for prefix in PLANNED_PREFIXES]
+        candidates.append(HOST_PREFIX + name.partition(":")[2])
     hint = _did_you_mean(name, candidates)
     if not hint:
-        hint = "; expected " + ", ".join(f"[{known}]" for known in SECTIONS)
+        hint = "; expected " + ", ".join(f"[{known}]" for known in [*SECTIONS, HOST_SECTION])
     report.add("unknown section" + hint, section.line, name)
 
 

@@ -60,9 +60,80 @@ class ForwardSettings:
 
 
 @dataclass(frozen=True)
+class ReverseSettings:
+    """The ``[reverse]`` section."""
+
+    listen: tuple[str, ...]  # plain HTTP listeners; may be empty when tls_listen is not
+    tls_listen: tuple[str, ...]  # TLS listeners; the certificate is chosen by SNI
+    certificates: tuple[str, ...]  # glob patterns as written (relative to the working directory)
+    certificate_files: tuple[str, ...]  # the regular files they matched at load time, sorted
+    redirect_to_https: bool
+    trusted_proxies: tuple[Network, ...]
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One ``backends`` entry: ``http://host[:port]`` or ``https://host[:port]``."""
+
+    scheme: str  # "http" | "https"
+    host: str  # lower-case name or IP address (IPv6 without brackets)
+    port: int
+
+    @property
+    def tls(self) -> bool:
+        """Whether the backend is reached over TLS (``https://``)."""
+        return self.scheme == "https"
+
+    @property
+    def url(self) -> str:
+        """``scheme://host:port``, IPv6 addresses in brackets; stable, so usable as an id."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True)
+class HostRoute:
+    """One ``[host:NAME]`` (``prefix == "/"``) or ``[host:NAME/prefix/]`` section.
+
+    A path route has no ``aliases`` key of its own: it inherits the aliases of its
+    ``[host:NAME]`` section (none when that section does not exist). Every other setting is
+    the route's own, with the documented defaults.
+    """
+
+    name: str  # lower-case: "example.com", "*.example.com" or "*" (the default host)
+    prefix: str  # "/" for a host section, "/api/" for [host:NAME/api/]
+    aliases: tuple[str, ...]  # other names of the host: "www.example.com", "*.example.org"
+    backends: tuple[Backend, ...]  # at least one, no duplicates
+    balance: str  # "round_robin" | "least_conn" | "random" | "ip_hash"
+    health_check: str | None  # the active check path, None = no active checks
+    health_interval: float
+    health_timeout: float
+    health_rise: int
+    health_fall: int
+    ca_file: str | None  # CA bundle for https:// backends, None = the system store
+    tls_verify: bool
+    strip_prefix: bool  # only ever True on a path route
+    preserve_host: bool  # send the client's Host (True) or the backend's host:port (False)
+
+    @property
+    def section(self) -> str:
+        """The section name, normalized: ``host:example.com`` or ``host:example.com/api/``."""
+        path = self.prefix if self.prefix != "/" else ""
+        return f"host:{self.name}{path}"
+
+
+@dataclass(frozen=True)
 class Config:
-    """The whole file. Sections not present are ``None``."""
+    """The whole file. Sections not present are ``None``; ``routes`` are in file order."""
 
     path: str
     proxyhub: ProxyhubSettings
     forward: ForwardSettings | None
+    reverse: ReverseSettings | None = None
+    routes: tuple[HostRoute, ...] = ()

@@ -66,19 +66,57 @@ FORWARD_KEYS: tuple[Key, ...] = (
     Key("via", "yes", v.boolean, "add a Via header"),
 )  # fmt: skip
 
+REVERSE_KEYS: tuple[Key, ...] = (
+    Key("listen", "tcp:8080", v.list_of(v.endpoint),
+        "plain HTTP listeners; may be empty when tls_listen is set"),
+    Key("tls_listen", "", v.list_of(v.endpoint), "TLS listeners; the certificate is chosen by SNI"),
+    Key("certificates", "", v.list_of(v.certificate_pattern),
+        "PEM files (glob patterns, relative to the working directory): key, leaf and chain"),
+    Key("redirect_to_https", "no", v.boolean, "answer plain HTTP with 308 to https://"),
+    Key("trusted_proxies", "", v.list_of(v.network),
+        "CIDRs whose X-Forwarded-* / Forwarded are kept"),
+)  # fmt: skip
+
+BALANCE_CHOICES = ("round_robin", "least_conn", "random", "ip_hash")
+
+# The keys of every [host:NAME] and [host:NAME/prefix/] section. ``backends`` has no default:
+# every route needs its own. ``aliases`` is only allowed on [host:NAME].
+HOST_KEYS: tuple[Key, ...] = (
+    Key("aliases", "", v.list_of(v.host_alias), "other names: www.example.com, *.example.org"),
+    Key("backends", None, v.non_empty(v.list_of(v.backend)),
+        "http://host[:port] or https://host[:port] URLs, one or more"),
+    Key("balance", "round_robin", v.one_of(*BALANCE_CHOICES),
+        "round_robin | least_conn | random | ip_hash"),
+    Key("health_check", "", v.health_path, "active check path, e.g. /healthz; off when empty"),
+    Key("health_interval", "10s", v.positive_duration, "time between active checks"),
+    Key("health_timeout", "2s", v.positive_duration, "an active check must answer within this"),
+    Key("health_rise", "2", v.positive_int, "passes in a row to mark a backend up"),
+    Key("health_fall", "3", v.positive_int,
+        "failures in a row (active or connect) to mark a backend down"),
+    Key("ca_file", "", v.existing_file, "CA bundle for https:// backends; default: system store"),
+    Key("tls_verify", "yes", v.boolean, '"no" only on purpose, and logged as a warning'),
+    Key("strip_prefix", "no", v.boolean, "path routes: remove the prefix before forwarding"),
+    Key("preserve_host", "yes", v.boolean,
+        "send the client's Host (yes) or the backend's host:port (no)"),
+)  # fmt: skip
+
 SECTIONS: dict[str, tuple[Key, ...]] = {
     "proxyhub": PROXYHUB_KEYS,
     "forward": FORWARD_KEYS,
+    "reverse": REVERSE_KEYS,
 }
 
-# Recognised, but not implemented yet; ``host:`` is a prefix ([host:example.com]).
-PLANNED_SECTIONS: tuple[str, ...] = ("socks", "reverse")
-PLANNED_PREFIXES: tuple[str, ...] = ("host:",)
+# Virtual host sections: [host:NAME] and [host:NAME/prefix/], all with HOST_KEYS.
+HOST_PREFIX = "host:"
+HOST_SECTION = "host:NAME"  # how the family is named in messages
+
+# Recognised, but not implemented yet.
+PLANNED_SECTIONS: tuple[str, ...] = ("socks",)
 
 
-def section_of(key: str) -> str | None:
-    """The implemented section that has ``key``, if any."""
-    for section, keys in SECTIONS.items():
-        if any(spec.name == key for spec in keys):
-            return section
-    return None
+def sections_of(key: str) -> list[str]:
+    """The sections that have ``key`` (``host:NAME`` for the host keys), in schema order."""
+    homes = [section for section, keys in SECTIONS.items() if any(k.name == key for k in keys)]
+    if any(spec.name == key for spec in HOST_KEYS):
+        homes.append(HOST_SECTION)
+    return homes

@@ -7,6 +7,7 @@ lists raise :class:`BadItems` (a ``ValueError``) so that every bad item is repor
 
 from __future__ import annotations
 
+import glob
 import ipaddress
 import os
 import re
@@ -16,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from twisted.internet.endpoints import serverFromString
 
-from proxyhub.config.model import Network, ParentProxy
+from proxyhub.config.model import DEFAULT_PORTS, Backend, Network, ParentProxy
 from proxyhub.config.units import parse_duration, parse_size
 
 T = TypeVar("T")
@@ -27,6 +28,7 @@ _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _TRUE = {"yes", "true", "on", "1"}
 _FALSE = {"no", "false", "off", "0"}
 _PORT_ENDPOINTS = {"tcp", "tcp6", "ssl"}
+_VISIBLE_ASCII = re.compile(r"[!-~]+")
 
 
 class BadItems(ValueError):
@@ -212,6 +214,65 @@ def parent_proxy(text: str) -> ParentProxy:
     username = unquote(url.username) if url.username is not None else None
     password = unquote(url.password) if url.password is not None else None
     return ParentProxy(url.hostname, port, username, password)
+
+
+def host_alias(text: str) -> str:
+    """Another name of a virtual host: ``www.example.com`` or ``*.example.com``, never ``*``."""
+    pattern = domain_pattern(text)
+    if pattern == "*":
+        raise ValueError("'*' cannot be an alias; [host:*] is the default host")
+    return pattern
+
+
+def backend(text: str) -> Backend:
+    """``http://host[:port]`` or ``https://host[:port]``; the port defaults to 80 or 443."""
+    hint = "expected http://host[:port] or https://host[:port]"
+    try:
+        url = urlsplit(text)
+        port = url.port
+    except ValueError:
+        raise ValueError(f"not a backend URL ({hint}): {text!r}") from None
+    scheme = url.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not text[len(scheme) :].startswith("://"):
+        raise ValueError(f"backends are http:// or https:// URLs, got {text!r}")
+    if url.path not in ("", "/") or "?" in text or "#" in text or "@" in url.netloc:
+        raise ValueError(f"backend URL must not have a user, path or query ({hint}): {text!r}")
+    host = url.hostname or ""
+    if not _is_host(host) or port == 0:
+        raise ValueError(f"backend needs a host and a valid port ({hint}): {text!r}")
+    return Backend(scheme, host, port or DEFAULT_PORTS[scheme])
+
+
+def _is_host(host: str) -> bool:
+    """Whether ``host`` (lower-case, no brackets) is an IP address or a DNS name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.removesuffix(".").split(".")
+        return 0 < len(host) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
+    return True
+
+
+def health_path(text: str) -> str | None:
+    """Empty means None (no active checks); otherwise a request path starting with ``/``."""
+    if not text:
+        return None
+    if not text.startswith("/") or not _VISIBLE_ASCII.fullmatch(text) or "#" in text:
+        raise ValueError(f"expected a path starting with '/', e.g. /healthz, got {text!r}")
+    return text
+
+
+def certificate_pattern(text: str) -> str:
+    """A glob pattern (relative to the working directory) matching at least one regular file."""
+    if not matching_files(text):
+        where = "" if os.path.isabs(text) else f" (looked in {os.getcwd()})"
+        raise ValueError(f"no file matches {text!r}{where}")
+    return text
+
+
+def matching_files(pattern: str) -> list[str]:
+    """The regular files matching the glob ``pattern``, sorted."""
+    return sorted(path for path in glob.glob(pattern) if os.path.isfile(path))
 
 
 # serverFromString is untyped in Twisted; this is the part of its signature we rely on.

@@ -282,13 +282,15 @@ def test_name_given_wins() -> None:
 def test_nothing_to_serve() -> None:
     """A file without any listener section is refused."""
     assert problems(make(proxyhub="workers = 2", forward=None)) == [
-        "t.ini: nothing to serve: add a [forward] section with listen = ..."
+        "t.ini: nothing to serve: add a [forward] or [reverse] section with listen = ..."
     ]
 
 
 def test_empty_file() -> None:
     """An empty file has nothing to serve."""
-    assert problems("") == ["t.ini: nothing to serve: add a [forward] section with listen = ..."]
+    assert problems("") == [
+        "t.ini: nothing to serve: add a [forward] or [reverse] section with listen = ..."
+    ]
 
 
 def test_many_problems_at_once() -> None:
@@ -312,7 +314,7 @@ def test_many_problems_at_once() -> None:
         "t.ini:5: [forward] listen: must not be empty",
         "t.ini:6: [forward] via: expected yes or no, got 'sometimes'",
         "t.ini:7: [forward] via: duplicate key (first at line 6)",
-        "t.ini:8: [cache] unknown section; expected [proxyhub], [forward]",
+        "t.ini:8: [cache] unknown section; expected [proxyhub], [forward], [reverse], [host:NAME]",
         "t.ini:9: [socks] this section is not supported yet",
     ]
     assert info.value.problems == expected
