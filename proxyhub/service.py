@@ -24,10 +24,12 @@ from .net.deadlines import DeadlineSweeper, sweep_tick
 from .net.forward import ForwardFactory
 from .net.registry import ConnectionRegistry
 from .net.resolver import Resolver
+from .net.tls import CertificateError
 from .net.upstream import OriginPool
 from .observe.accesslog import AccessLog, open_access_log
 from .policy.access import AccessPolicy
 from .policy.forward_headers import ForwardRewriter
+from .reverse_wiring import listen_reverse, reverse_contexts
 
 log = Logger()
 
@@ -74,6 +76,8 @@ class ProxyhubService(MultiService):
         self.access_log = open_access_log(self.config.proxyhub)
         if self.config.forward is not None:
             self._listen_forward()
+        if self.config.reverse is not None:
+            self._listen_reverse()
         self.sweeper.start()
         self.reactor.callWhenRunning(self._install_stop_signals)
 
@@ -123,6 +127,26 @@ class ProxyhubService(MultiService):
             own.add((address.host, address.port))
         ctx.policy = AccessPolicy.from_settings(fwd, own_addresses=frozenset(own))
         self.forward_ctx = ctx
+
+    def _listen_reverse(self) -> None:
+        shared = {
+            "reactor": self.reactor,
+            "settings": self.config.proxyhub,
+            "sweeper": self.sweeper,
+            "limits": limits_from(self.config),
+            "access_log": self.access_log,
+            "name": self.config.proxyhub.name,
+            "registry": self.registry,
+            "pool": self.pool,
+            "resolver": self.resolver,
+        }
+        try:
+            contexts = reverse_contexts(self.config, shared)
+        except CertificateError as e:
+            self._stop_ports()
+            sys.stderr.write(f"proxyhub: certificates: {e}\n")
+            raise SystemExit(1) from None
+        listen_reverse(self.config, contexts, self._listen)
 
     def _listen(self, description: str, factory: Any) -> Any:
         endpoint = serverFromString(self.reactor, description)

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from ..http import RemoteProtocolError, RequestHead, ResponseHead
 from ..http.target import parse_absolute_target
 from ..policy.reverse_headers import ReverseRewriter, websocket_upgrade
-from .backends import BackendSet
+from .backends import BackendSet, backend_label
 from .exchange import Exchange
 from .routes import Choice, RouteFailure, describe_connect_failure
 from .server import HTTPServerProtocol, Refusal
@@ -71,18 +71,19 @@ class ReverseRoute:
             if tried:
                 raise RouteFailure(502, "Every backend for this site failed.")
             raise RouteFailure(503, "No healthy backend for this site.")
+        label = backend_label(backend)
         known = self.ctx.resolver.cached(backend.host)
         if known is not None:
-            return Choice((known[0], backend.port), backend.label, backend)
+            return Choice((known[0], backend.port), label, backend)
         d: Deferred[list[str]] = self.ctx.resolver.resolve(backend.host)
         return d.addCallbacks(
-            lambda addresses: Choice((addresses[0], backend.port), backend.label, backend),
+            lambda addresses: Choice((addresses[0], backend.port), label, backend),
             lambda failure: self._unresolved(backend, failure),
         )
 
     def _unresolved(self, backend: Any, failure: Failure) -> Choice:
         self.backends.report_failure(backend)
-        raise RouteFailure(502, f"Backend {backend.label} does not resolve.")
+        raise RouteFailure(502, f"Backend {backend_label(backend)} does not resolve.")
 
     def connect_failed(self, choice: Choice, failure: Failure) -> RouteFailure | None:
         self.backends.report_failure(choice.backend)

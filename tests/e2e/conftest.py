@@ -53,19 +53,36 @@ def twistd_command(ini: Path) -> list[str]:
 
 
 class Proxy:
-    """A running proxyhub process."""
+    """A running proxyhub process.
 
-    def __init__(self, tmp: Path, forward: dict[str, str], proxyhub: dict[str, str]) -> None:
+    By default it has one permissive ``[forward]`` listener on ``port``; pass
+    ``sections`` to write other sections instead (``{port}`` in their values is
+    replaced by ``port``, ``{tls_port}`` by a second free port).
+    """
+
+    def __init__(
+        self,
+        tmp: Path,
+        forward: dict[str, str],
+        proxyhub: dict[str, str],
+        sections: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.port = free_port()
-        self.access_log = tmp / "access.log"
+        self.tls_port = free_port()
+        self.access_log = tmp / f"access-{self.port}.log"
         base = {"access_log": str(self.access_log), "name": f"testproxy:{self.port}"}
         fwd = {
             "listen": f"tcp:{self.port}:interface=127.0.0.1",
             "deny_destinations": "",
             "connect_ports": "*",
         }
+        others = sections if sections is not None else {"forward": fwd | forward}
+        others = {
+            name: {k: v.format(port=self.port, tls_port=self.tls_port) for k, v in keys.items()}
+            for name, keys in others.items()
+        }
         self.ini = tmp / f"proxy-{self.port}.ini"
-        self.ini.write_text(render_ini({"proxyhub": base | proxyhub, "forward": fwd | forward}))
+        self.ini.write_text(render_ini({"proxyhub": base | proxyhub, **others}))
         self.stderr_path = tmp / f"proxy-{self.port}.err"
         self.stderr = open(self.stderr_path, "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
@@ -102,8 +119,12 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., Proxy]]:
     """Start proxyhub with ``[forward]`` and ``[proxyhub]`` overrides; stopped after the test."""
     started: list[Proxy] = []
 
-    def start(forward: dict[str, str] | None = None, **proxyhub: str) -> Proxy:
-        proxy = Proxy(tmp_path, forward or {}, proxyhub)
+    def start(
+        forward: dict[str, str] | None = None,
+        sections: dict[str, dict[str, str]] | None = None,
+        **proxyhub: str,
+    ) -> Proxy:
+        proxy = Proxy(tmp_path, forward or {}, proxyhub, sections)
         started.append(proxy)
         return proxy
 

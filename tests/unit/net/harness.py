@@ -8,7 +8,8 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from proxyhub.config import parse_config_text
-from proxyhub.net.backends import Backend, BackendSet
+from proxyhub.config.model import Backend, HostRoute
+from proxyhub.net.backends import BackendSet
 from proxyhub.net.context import ForwardContext
 from proxyhub.net.deadlines import DeadlineSweeper
 from proxyhub.net.forward import ForwardProtocol
@@ -77,11 +78,32 @@ def accept_origin(reactor: MemoryReactorClock, index: int = -1) -> tuple[Any, St
 class DictRoutes:
     """A route table keyed by exact host name (port ignored); None for unknown hosts."""
 
-    def __init__(self, names: dict[bytes, str]) -> None:
-        self.names = names
+    def __init__(self, routes: dict[bytes, HostRoute]) -> None:
+        self.routes = routes
 
-    def route(self, host: bytes, path: bytes) -> str | None:
-        return self.names.get(host.split(b":")[0].lower())
+    def route(self, host: bytes, path: bytes) -> HostRoute | None:
+        return self.routes.get(host.split(b":")[0].lower())
+
+
+def make_route(name: str, ports: list[int], **overrides: Any) -> HostRoute:
+    """A [host:NAME] route over backends on 127.0.0.1 ports, passive health only."""
+    settings: dict[str, Any] = {
+        "name": name,
+        "prefix": "/",
+        "aliases": (),
+        "backends": tuple(Backend("http", "127.0.0.1", port) for port in ports),
+        "balance": "round_robin",
+        "health_check": None,
+        "health_interval": 10.0,
+        "health_timeout": 2.0,
+        "health_rise": 2,
+        "health_fall": 3,
+        "ca_file": None,
+        "tls_verify": True,
+        "strip_prefix": False,
+        "preserve_host": True,
+    }
+    return HostRoute(**(settings | overrides))
 
 
 def make_reverse_context(
@@ -89,10 +111,8 @@ def make_reverse_context(
 ) -> ReverseContext:
     """A ReverseContext serving each site name from backends on 127.0.0.1 ports."""
     forward = make_context(reactor)
-    backends = {
-        name: BackendSet([Backend("http", "127.0.0.1", port) for port in ports], reactor)
-        for name, ports in sites.items()
-    }
+    routes = {name.encode(): make_route(name, ports) for name, ports in sites.items()}
+    backends = {route: BackendSet(route, reactor) for route in routes.values()}
     return ReverseContext(
         reactor=reactor,
         settings=forward.settings,
@@ -103,7 +123,7 @@ def make_reverse_context(
         registry=forward.registry,
         pool=forward.pool,
         resolver=forward.resolver,
-        routes=DictRoutes({name.encode(): name for name in sites}),
+        routes=DictRoutes(routes),
         backends=backends,
         rewriter=ReverseRewriter(()),
         **extra,

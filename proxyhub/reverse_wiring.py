@@ -1,0 +1,57 @@
+"""Wiring of the ``[reverse]`` listeners: routes, backend sets, TLS with SNI.
+
+Called by :mod:`proxyhub.service`; kept apart so each file stays readable.
+Plain listeners redirect to HTTPS when ``redirect_to_https`` is on and a TLS
+listener exists; TLS listeners pick the certificate by SNI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+from .config import Config
+from .net.backends import BackendSet
+from .net.reverse import ReverseContext, ReverseFactory
+from .net.tls import CertificateStore
+from .policy.reverse_headers import ReverseRewriter
+from .policy.routing import Router
+
+Listen = Callable[[str, Any], Any]
+
+
+def reverse_contexts(config: Config, shared: dict[str, Any]) -> dict[str, ReverseContext]:
+    """One context per reverse listener kind ("http", "https"), sharing routes and backends."""
+    reverse = config.reverse
+    assert reverse is not None
+    router = Router(config.routes)
+    backends = {route: BackendSet(route, shared["reactor"]) for route in config.routes}
+    rewriter = ReverseRewriter(reverse.trusted_proxies)
+    base = dict(shared, routes=router, backends=backends, rewriter=rewriter)
+    contexts = {"http": ReverseContext(**base, listener="reverse", scheme="http")}
+    if reverse.tls_listen:
+        store = CertificateStore.from_paths(list(reverse.certificate_files))
+        contexts["https"] = ReverseContext(
+            **base, listener="reverse-tls", scheme="https", certificates=store
+        )
+    return contexts
+
+
+def listen_reverse(config: Config, contexts: dict[str, ReverseContext], listen: Listen) -> None:
+    """Bind every reverse listener; plain ones learn the TLS port for redirects."""
+    reverse = config.reverse
+    assert reverse is not None
+    tls_ports = []
+    https = contexts.get("https")
+    if https is not None:
+        store: CertificateStore = https.certificates
+        factory = TLSMemoryBIOFactory(store.options(), False, ReverseFactory(https))  # type: ignore[arg-type]
+        for description in reverse.tls_listen:
+            tls_ports.append(listen(description, factory).getHost().port)
+    plain = contexts["http"]
+    if reverse.redirect_to_https and tls_ports:
+        plain.redirect_to = tls_ports[0]
+    for description in reverse.listen:
+        listen(description, ReverseFactory(plain))
