@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ..http import RemoteProtocolError, RequestHead, ResponseHead
 from ..http.target import parse_absolute_target
@@ -23,7 +25,7 @@ from ..policy.reverse_headers import ReverseRewriter, websocket_upgrade
 from .backends import BackendSet, backend_label
 from .exchange import Exchange
 from .routes import Choice, RouteFailure, describe_connect_failure
-from .server import HTTPServerProtocol, Refusal
+from .server import HANDSHAKE, HEAD_WAIT, HTTPServerProtocol, Refusal
 
 
 class RouteTable(Protocol):
@@ -104,10 +106,20 @@ class ReverseRoute:
         return self.ctx.rewriter.switching_block(resp)
 
 
+@implementer(IHandshakeListener)
 class ReverseProtocol(HTTPServerProtocol):
     """Serves one client connection of a reverse (front-end) listener."""
 
     ctx: ReverseContext
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        if self.ctx.scheme == "https":  # the head deadline starts once TLS is up
+            self._set_deadline(HANDSHAKE, self.ctx.settings.tls_handshake_timeout)
+
+    def handshakeCompleted(self) -> None:
+        if self.phase == HANDSHAKE:
+            self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
 
     def handle_request(self, head: RequestHead) -> None:
         outcome = self._route(head)

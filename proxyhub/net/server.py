@@ -27,7 +27,7 @@ from .splice import Splice
 
 IN_FLIGHT = "in-flight"
 PIPELINE_BUFFER = 65536  # bytes of pipelined requests held before reading pauses
-HEAD_WAIT, IDLE, BODY, WAITING, TUNNEL, CLOSING = range(6)
+HEAD_WAIT, IDLE, BODY, WAITING, TUNNEL, CLOSING, HANDSHAKE = range(7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +129,9 @@ class HTTPServerProtocol(Protocol):
         self.deadline = self.ctx.reactor.seconds() + timeout if timeout else 0.0
 
     def deadline_passed(self) -> None:
-        if self.phase == IDLE:
+        if self.phase == HANDSHAKE:
+            self.transport.abortConnection()  # tls_handshake_timeout: nothing to answer in
+        elif self.phase == IDLE:
             self.transport.loseConnection()
         elif self.phase == HEAD_WAIT:
             self._refuse(408, "The request head did not arrive in time.", close=True)

@@ -1,0 +1,146 @@
+"""TLS termination end to end: curl and openssl s_client against SNI-chosen certificates."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ..unit.net.certs import make_ca, make_leaf, pem_cert, pem_key, write_bundle
+from .conftest import Proxy, curl
+from .origins import Origin
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA and two bundles: a.test (+www) and *.b.test."""
+    d = tmp_path_factory.mktemp("pki")
+    ca = make_ca()
+    (d / "ca.pem").write_bytes(pem_cert(ca[1]))
+    certs = d / "certs"
+    certs.mkdir()
+    a_key, a_cert = make_leaf(ca, ["a.test", "www.a.test"])
+    b_key, b_cert = make_leaf(ca, ["*.b.test"])
+    write_bundle(certs / "a.pem", pem_cert(a_cert), pem_key(a_key))
+    write_bundle(certs / "b.pem", pem_key(b_key), pem_cert(b_cert))
+    return d
+
+
+@pytest.fixture(scope="module")
+def tls_front(module_tmp: Path, pki: Path, origin: Origin) -> Proxy:
+    sections = {
+        "reverse": {
+            "listen": "tcp:{port}:interface=127.0.0.1",
+            "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
+            "certificates": str(pki / "certs" / "*.pem"),
+            "redirect_to_https": "yes",
+        },
+        "host:a.test": {"aliases": "www.a.test", "backends": f"http://127.0.0.1:{origin.port}"},
+        "host:*.b.test": {"backends": f"http://127.0.0.1:{origin.port}"},
+    }
+    p = Proxy(module_tmp, {}, {}, sections)
+    yield p  # type: ignore[misc]
+    p.stop()
+
+
+def https(
+    front: Proxy, pki: Path, host: str, path: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    resolve = f"{host}:{front.tls_port}:127.0.0.1"
+    url = f"https://{host}:{front.tls_port}{path}"
+    return curl("--cacert", str(pki / "ca.pem"), "--resolve", resolve, *extra, url)
+
+
+def test_https_with_verified_certificates(tls_front: Proxy, pki: Path) -> None:
+    """curl verifies the certificate chosen by SNI for each site."""
+    assert https(tls_front, pki, "a.test", "/hello").stdout == "hello from origin\n"
+    assert https(tls_front, pki, "x.b.test", "/hello").stdout == "hello from origin\n"
+
+
+def test_forwarded_proto_is_https(tls_front: Proxy, pki: Path) -> None:
+    """Requests that came over TLS say so to the backend."""
+    assert '"X-Forwarded-Proto", "https"' in https(tls_front, pki, "a.test", "/headers").stdout
+
+
+def s_client(front: Proxy, *args: str) -> str:
+    proc = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{front.tls_port}", *args],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    return proc.stdout + proc.stderr
+
+
+def test_sni_picks_the_certificate_and_unknown_gets_the_default(tls_front: Proxy) -> None:
+    """openssl s_client -servername sees the matching leaf; an unknown name gets a.pem's."""
+    assert "subject=CN = x.b.test" in s_client(tls_front, "-servername", "x.b.test").replace(
+        "*.b.test", "x.b.test"
+    )
+    assert "CN = a.test" in s_client(tls_front, "-servername", "nobody.test")
+    assert "ALPN protocol: http/1.1" in s_client(
+        tls_front, "-servername", "a.test", "-alpn", "h2,http/1.1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "accepted"),
+    [("-tls1", False), ("-tls1_1", False), ("-tls1_2", True), ("-tls1_3", True)],
+)
+def test_only_tls_1_2_and_1_3_are_accepted(tls_front: Proxy, version: str, accepted: bool) -> None:
+    """TLS 1.0 and 1.1 handshakes fail; 1.2 and 1.3 complete."""
+    out = s_client(tls_front, "-servername", "a.test", version)
+    assert ("Cipher is (NONE)" not in out and "New, TLSv1." in out) is accepted
+
+
+def test_sni_and_host_for_different_sites_is_421(tls_front: Proxy, pki: Path) -> None:
+    """A TLS connection for a.test cannot be used to reach x.b.test."""
+    result = https(
+        tls_front,
+        pki,
+        "a.test",
+        "/hello",
+        "-H",
+        "Host: x.b.test",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+    )
+    assert result.stdout == "421"
+
+
+def test_plain_http_redirects_to_https(tls_front: Proxy) -> None:
+    """redirect_to_https answers plain requests with 308 to the TLS port."""
+    resolve = f"a.test:{tls_front.port}:127.0.0.1"
+    result = curl("-i", "--resolve", resolve, f"http://a.test:{tls_front.port}/p?q=1")
+    assert result.stdout.startswith("HTTP/1.1 308 ")
+    assert f"Location: https://a.test:{tls_front.tls_port}/p?q=1" in result.stdout
+
+
+def test_stalled_handshake_is_cut_at_tls_handshake_timeout(
+    start_proxy, pki: Path, origin: Origin
+) -> None:  # type: ignore[no-untyped-def]
+    """A client that connects and never says hello is dropped after tls_handshake_timeout."""
+    import contextlib
+    import socket
+    import time
+
+    p = start_proxy(
+        sections={
+            "reverse": {
+                "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
+                "listen": "tcp:{port}:interface=127.0.0.1",
+                "certificates": str(pki / "certs" / "*.pem"),
+            },
+            "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
+        },
+        tls_handshake_timeout="1s",
+    )
+    with socket.create_connection(("127.0.0.1", p.tls_port), timeout=5) as s:
+        started = time.monotonic()
+        with contextlib.suppress(ConnectionResetError):  # a reset is as good as a FIN here
+            assert s.recv(1024) == b""
+        assert time.monotonic() - started < 3
