@@ -123,20 +123,20 @@ def _check_names(report: Report, hosts: list[HostSection]) -> None:
             _claim(report, owners, host.name, host, None)
             for alias in host.values.get("aliases") or ():
                 _claim(report, owners, alias, host, "aliases")
-    routes: dict[tuple[str | None, str], HostSection] = {}
+    routes: dict[tuple[str, str], HostSection] = {}
     for host in hosts:
         if host.prefix == "/":
             continue
-        owner = owners.get(host.name or "")
+        assert host.name is not None
+        where = host.section.line, host.section.name
+        owner = owners.get(host.name)
         if owner is not None and owner[0].name != host.name:
-            where = f"[{owner[0].section.name}] (line {owner[1]})"
             hint = f"write [host:{owner[0].name}{host.prefix}]"
-            report.add(f"{host.name!r} is an alias of {where}; {hint}", host.section.line,
-                       host.section.name)  # fmt: skip
+            first_at = f"[{owner[0].section.name}] (line {owner[1]})"
+            report.add(f"{host.name!r} is an alias of {first_at}; {hint}", *where)
         first = routes.setdefault((host.name, host.prefix), host)
         if first is not host:
-            message = f"same route as [{first.section.name}] (line {first.section.line})"
-            report.add(message, host.section.line, host.section.name)
+            report.add(f"same route as [{first.section.name}] (line {first.section.line})", *where)
 
 
 def _claim(
