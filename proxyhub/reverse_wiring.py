@@ -14,6 +14,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from .config import Config
 from .net.backends import BackendSet
+from .net.health_checks import HealthChecker
 from .net.reverse import ReverseContext, ReverseFactory
 from .net.tls import CertificateStore
 from .policy.reverse_headers import ReverseRewriter
@@ -37,6 +38,15 @@ def reverse_contexts(config: Config, shared: dict[str, Any]) -> dict[str, Revers
             **base, listener="reverse-tls", scheme="https", certificates=store
         )
     return contexts
+
+
+def start_health_checks(contexts: dict[str, ReverseContext]) -> list[HealthChecker]:
+    """One checker per route (shared by all reverse listeners), already running."""
+    context = contexts["http"]
+    checkers = [HealthChecker(context.reactor, backends) for backends in context.backends.values()]
+    for checker in checkers:
+        checker.start()
+    return checkers
 
 
 def listen_reverse(config: Config, contexts: dict[str, ReverseContext], listen: Listen) -> None:

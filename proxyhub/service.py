@@ -29,7 +29,7 @@ from .net.upstream import OriginPool
 from .observe.accesslog import AccessLog, open_access_log
 from .policy.access import AccessPolicy
 from .policy.forward_headers import ForwardRewriter
-from .reverse_wiring import listen_reverse, reverse_contexts
+from .reverse_wiring import listen_reverse, reverse_contexts, start_health_checks
 
 log = Logger()
 
@@ -70,6 +70,7 @@ class ProxyhubService(MultiService):
         self.forward_ctx: ForwardContext | None = None
         self.registry = ConnectionRegistry(reactor, s.max_connections)
         self._stopping = False
+        self.health_checkers: list[Any] = []
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
@@ -147,6 +148,7 @@ class ProxyhubService(MultiService):
             sys.stderr.write(f"proxyhub: certificates: {e}\n")
             raise SystemExit(1) from None
         listen_reverse(self.config, contexts, self._listen)
+        self.health_checkers = start_health_checks(contexts)
 
     def _listen(self, description: str, factory: Any) -> Any:
         endpoint = serverFromString(self.reactor, description)
@@ -178,6 +180,8 @@ class ProxyhubService(MultiService):
         return drained
 
     def _after_drain(self) -> Any:
+        for checker in self.health_checkers:
+            checker.stop()
         self.sweeper.stop()
         self.pool.close_all()
         if self.access_log is not None:

@@ -70,6 +70,19 @@ class BackendSet:
         """That request is done."""
         self.balancer.finish(backend)
 
+    def check_result(self, backend: Backend, passed: bool) -> None:
+        """An active check of ``backend`` passed or failed."""
+        now = self.clock.seconds()
+        if passed:
+            self._log(self.health.check_passed(backend, now))
+        else:
+            self._log(self.health.check_failed(backend, now))
+
+    def expire(self) -> None:
+        """Re-admit backends whose passive hold-off is over (and log it)."""
+        for event in self.health.expire(self.clock.seconds()):
+            self._log(event)
+
     def _log(self, event: HealthEvent[Backend] | None) -> None:
         if event is not None:
             log.info("[{section}] {event}", section=self.route.section, event=str(event))
