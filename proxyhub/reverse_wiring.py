@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from .config import Config
@@ -21,6 +22,7 @@ from .policy.reverse_headers import ReverseRewriter
 from .policy.routing import Router
 
 Listen = Callable[[str, Any], Any]
+log = Logger()
 
 
 def reverse_contexts(config: Config, shared: dict[str, Any]) -> dict[str, ReverseContext]:
@@ -28,6 +30,12 @@ def reverse_contexts(config: Config, shared: dict[str, Any]) -> dict[str, Revers
     reverse = config.reverse
     assert reverse is not None
     router = Router(config.routes)
+    for route in config.routes:
+        if not route.tls_verify and any(b.tls for b in route.backends):
+            log.warn(
+                "[{section}] tls_verify = no: https backends are NOT verified",
+                section=route.section,
+            )
     backends = {route: BackendSet(route, shared["reactor"]) for route in config.routes}
     rewriter = ReverseRewriter(reverse.trusted_proxies)
     base = dict(shared, routes=router, backends=backends, rewriter=rewriter)

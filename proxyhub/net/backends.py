@@ -18,6 +18,7 @@ from ..config.model import Backend, HostRoute
 from ..policy.balance import make_balancer
 from ..policy.health import HealthEvent, HealthMonitor
 from ..policy.routing import strip
+from .tls import client_tls
 
 log = Logger()
 
@@ -41,6 +42,7 @@ class BackendSet:
             fall=route.health_fall,
             active=route.health_check is not None,
         )
+        self._tls: dict[Backend, Any] = {}
 
     def upstream_path(self, route: HostRoute, path: bytes) -> bytes:
         """The path to send the backend (the prefix removed when ``strip_prefix`` is on)."""
@@ -82,6 +84,13 @@ class BackendSet:
         """Re-admit backends whose passive hold-off is over (and log it)."""
         for event in self.health.expire(self.clock.seconds()):
             self._log(event)
+
+    def tls_for(self, backend: Backend) -> Any:
+        """The client TLS connection creator for an https:// backend (made once)."""
+        creator = self._tls.get(backend)
+        if creator is None:
+            creator = self._tls[backend] = client_tls(backend.host, self.route)
+        return creator
 
     def _log(self, event: HealthEvent[Backend] | None) -> None:
         if event is not None:

@@ -44,9 +44,19 @@ class _OneConnection(ClientFactory):
             waiter.errback(reason)
 
 
-def connect_to(reactor: Any, host: str, port: int, timeout: float, protocol: P) -> Deferred[P]:
-    """Connect ``protocol`` to ``host:port`` (an IP address), failing after ``timeout``."""
+def connect_to(
+    reactor: Any, host: str, port: int, timeout: float, protocol: P, tls: Any = None
+) -> Deferred[P]:
+    """Connect ``protocol`` to ``host:port`` (an IP address), failing after ``timeout``.
+
+    With ``tls`` (a client connection creator) the connection is TLS; the
+    protocol hears ``connectionMade`` once TCP is up and the handshake starts.
+    """
     waiter: Deferred[P] = Deferred()
     protocol.connected_waiter = waiter
-    reactor.connectTCP(host, port, _OneConnection(protocol, waiter), timeout=timeout)
+    factory = _OneConnection(protocol, waiter)
+    if tls is None:
+        reactor.connectTCP(host, port, factory, timeout=timeout)
+    else:
+        reactor.connectSSL(host, port, factory, tls, timeout=timeout)
     return waiter

@@ -101,7 +101,7 @@ class Exchange:
             self._attach(conn)
             return
         self.down.gate.pause(UPSTREAM_WAIT)
-        d = self.ctx.pool.connect(choice.key)
+        d = self.ctx.pool.connect(choice.key, choice.tls)
         d.addCallbacks(self._attach, self._connect_failed)
 
     def _connect_failed(self, failure: Failure) -> None:

@@ -95,7 +95,8 @@ class HealthChecker:
             self.backends.check_result(backend, passed)
 
         proto = CheckProtocol(request, finished)
-        d = connect_to(self.reactor, backend.host, backend.port, route.health_timeout, proto)
+        tls = self.backends.tls_for(backend) if backend.tls else None
+        d = connect_to(self.reactor, backend.host, backend.port, route.health_timeout, proto, tls)
         d.addErrback(lambda _: proto._finish(False) if proto.done else None)
         timer.append(self.reactor.callLater(route.health_timeout, self._timed_out, proto))
 

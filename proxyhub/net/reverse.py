@@ -73,15 +73,21 @@ class ReverseRoute:
             if tried:
                 raise RouteFailure(502, "Every backend for this site failed.")
             raise RouteFailure(503, "No healthy backend for this site.")
-        label = backend_label(backend)
         known = self.ctx.resolver.cached(backend.host)
         if known is not None:
-            return Choice((known[0], backend.port), label, backend)
+            return self._choice(backend, known[0])
         d: Deferred[list[str]] = self.ctx.resolver.resolve(backend.host)
         return d.addCallbacks(
-            lambda addresses: Choice((addresses[0], backend.port), label, backend),
+            lambda addresses: self._choice(backend, addresses[0]),
             lambda failure: self._unresolved(backend, failure),
         )
+
+    def _choice(self, backend: Any, address: str) -> Choice:
+        label = backend_label(backend)
+        if not backend.tls:
+            return Choice((address, backend.port), label, backend)
+        key = (address, backend.port, backend.host)
+        return Choice(key, label, backend, self.backends.tls_for(backend))
 
     def _unresolved(self, backend: Any, failure: Failure) -> Choice:
         self.backends.report_failure(backend)

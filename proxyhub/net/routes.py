@@ -21,15 +21,16 @@ from ..http import ResponseHead
 from ..http.target import Authority
 from .resolver import ResolutionError
 
-PoolKey = tuple[str, int]
+PoolKey = tuple[Any, ...]
 
 
 class Choice(NamedTuple):
-    """One upstream to try: its pool key, a label for logs, and whatever the route tracks."""
+    """One upstream to try: its pool key, a label for logs, what the route tracks, TLS."""
 
     key: PoolKey
     label: str
     backend: Any = None
+    tls: Any = None  # a client TLS connection creator for https:// upstreams
 
 
 class RouteFailure(Exception):

@@ -15,6 +15,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -25,6 +26,7 @@ from .exchange import Exchange
 from .flow import ReadGate
 from .splice import Splice
 
+log = Logger()
 IN_FLIGHT = "in-flight"
 PIPELINE_BUFFER = 65536  # bytes of pipelined requests held before reading pauses
 HEAD_WAIT, IDLE, BODY, WAITING, TUNNEL, CLOSING, HANDSHAKE = range(7)
@@ -181,6 +183,23 @@ class HTTPServerProtocol(Protocol):
             self._pumping = False
 
     def _dispatch(self, event: Event) -> None:
+        try:
+            self._dispatch_event(event)
+        except Exception:
+            self._internal_error()
+
+    def _internal_error(self) -> None:
+        """A bug of ours: log it, answer 500 if nothing was sent yet, and close."""
+        log.failure("internal error while handling a request")
+        exchange = self.exchange
+        started = isinstance(exchange, Exchange) and exchange.response_started
+        self.exchange = None
+        self.phase = CLOSING
+        if not started:
+            self.send_error(500, "Internal error in the proxy.", close=True)
+        self.transport.loseConnection()
+
+    def _dispatch_event(self, event: Event) -> None:
         exchange = self.exchange
         if event.__class__ is bytes:
             if exchange is not None:

@@ -23,7 +23,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
-from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
+from twisted.internet.ssl import (
+    AcceptableCiphers,
+    Certificate,
+    CertificateOptions,
+    TLSVersion,
+    optionsForClientTLS,
+    platformTrust,
+    trustRootFromCertificates,
+)
 
 INTERMEDIATE_CIPHERS = ":".join(
     [
@@ -181,3 +189,24 @@ class CertificateStore:
     def options(self) -> CertificateOptions:
         """Connection options for a TLS listener: default context plus SNI switching."""
         return certificate_options(self.certificates[0], contextForServerName=self.context_for)
+
+
+def _trust_root(ca_file: str | None) -> Any:
+    """The CA bundle at ``ca_file`` (every certificate in it), else the system store."""
+    if ca_file is None:
+        return platformTrust()
+    data = Path(ca_file).read_bytes()
+    certificates = [
+        Certificate.loadPEM(pem.public_bytes(serialization.Encoding.PEM))
+        for pem in x509.load_pem_x509_certificates(data)
+    ]
+    return trustRootFromCertificates(certificates)
+
+
+def client_tls(host: str, route: Any) -> Any:
+    """How to open TLS to a backend named ``host``: verified with service_identity
+    against the route's ``ca_file`` or the system store, SNI set to ``host``;
+    with ``tls_verify = no``, unverified (and a warning is logged at startup)."""
+    if not route.tls_verify:
+        return CertificateOptions(raiseMinimumTo=TLSVersion.TLSv1_2)
+    return optionsForClientTLS(host, trustRoot=_trust_root(route.ca_file))

@@ -14,6 +14,7 @@ from typing import Protocol as TypingProtocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -22,7 +23,8 @@ from .connect import Connectable, connect_to
 from .deadlines import DeadlineSweeper
 from .flow import ReadGate
 
-PoolKey = tuple[str, int]
+log = Logger()
+PoolKey = tuple[Any, ...]  # (address, port) or (address, port, TLS server name)
 
 
 class ResponseSink(TypingProtocol):
@@ -105,7 +107,12 @@ class UpstreamProtocol(Connectable):
             sink.upstream_failed(f"invalid response from origin: {e}", 502)
             return
         if events:
-            sink.upstream_events(events)
+            try:
+                sink.upstream_events(events)
+            except Exception:
+                log.failure("internal error while relaying a response")
+                self.sink = None
+                sink.upstream_failed("internal error in the proxy", 502)
 
     def readConnectionLost(self) -> None:
         if self.splice is not None:
@@ -175,12 +182,11 @@ class OriginPool:
                 return conn
         return None
 
-    def connect(self, key: PoolKey) -> Deferred[UpstreamProtocol]:
-        """A new connection to ``key``; fails after ``connect_timeout``."""
-        host, port = key
-        return connect_to(
-            self.reactor, host, port, self.connect_timeout, UpstreamProtocol(self, key)
-        )
+    def connect(self, key: PoolKey, tls: Any = None) -> Deferred[UpstreamProtocol]:
+        """A new connection to ``key`` (TLS when ``tls`` is a connection creator)."""
+        host, port = key[0], key[1]
+        proto = UpstreamProtocol(self, key)
+        return connect_to(self.reactor, host, port, self.connect_timeout, proto, tls)
 
     def release(self, conn: UpstreamProtocol) -> None:
         """Keep ``conn`` for reuse, or close it when the origin's shelf is full."""

@@ -140,3 +140,61 @@ def test_websocket_upgrade_round_trip(start_proxy) -> None:  # type: ignore[no-u
             assert s.recv(4096) == b"\x81\x05hello"
     finally:
         backend.close()
+
+
+def _https_front(start_proxy, tls_origin: Origin, **host: str) -> Proxy:  # type: ignore[no-untyped-def]
+    return start_proxy(
+        sections={
+            "reverse": {"listen": "tcp:{port}:interface=127.0.0.1"},
+            "host:*": {"backends": f"https://127.0.0.1:{tls_origin.port}", **host},
+        }
+    )
+
+
+def test_https_backend_verified_with_ca_file(start_proxy, tls_origin: Origin, tls_files) -> None:  # type: ignore[no-untyped-def]
+    """An https:// backend whose certificate chains to ca_file is used."""
+    p = _https_front(start_proxy, tls_origin, ca_file=str(tls_files[1]))
+    assert fetch(p, "x.test", "/hello") == "hello from origin\n"
+
+
+def test_https_backend_failing_verification_is_502(start_proxy, tls_origin: Origin) -> None:  # type: ignore[no-untyped-def]
+    """A self-signed backend not in the trust store is not talked to: 502."""
+    p = _https_front(start_proxy, tls_origin)
+    out = raw_exchange(p.port, b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 502 ")
+
+
+def test_https_backend_without_verification_on_purpose(start_proxy, tls_origin: Origin) -> None:  # type: ignore[no-untyped-def]
+    """tls_verify = no talks to the backend anyway and logs a warning."""
+    p = _https_front(start_proxy, tls_origin, tls_verify="no")
+    assert fetch(p, "x.test", "/hello") == "hello from origin\n"
+    assert "NOT verified" in p.stderr_path.read_text()
+
+
+def test_failing_health_check_takes_a_backend_out(start_proxy, origin: Origin) -> None:  # type: ignore[no-untyped-def]
+    """A backend answering 500 on /healthz leaves rotation; requests go to the healthy one."""
+
+    def sick(conn: socket.socket) -> None:
+        read_head(conn)
+        conn.sendall(b"HTTP/1.1 500 Sick\r\nContent-Length: 4\r\nConnection: close\r\n\r\nsick")
+
+    backend = ScriptedOrigin(sick)
+    p = start_proxy(
+        sections={
+            "reverse": {"listen": "tcp:{port}:interface=127.0.0.1"},
+            "host:*": {
+                "backends": f"http://127.0.0.1:{backend.port} http://127.0.0.1:{origin.port}",
+                "health_check": "/hello",
+                "health_interval": "200ms",
+                "health_fall": "2",
+            },
+        }
+    )
+    try:
+        import time
+
+        time.sleep(1.0)  # a few check rounds on the real reactor
+        for _ in range(6):
+            assert fetch(p, "x.test", "/hello") == "hello from origin\n"
+    finally:
+        backend.close()
