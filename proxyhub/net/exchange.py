@@ -11,6 +11,7 @@ stale pooled connection is retried once on a fresh connection.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
@@ -64,6 +65,7 @@ class Exchange:
         self.close_after = not head.keep_alive
         self.retried = False
         self.upgrade = False  # the client asked to switch protocols (WebSocket)
+        self.head_for: Callable[[Choice], bytes] | None = None  # a head per upstream
         self.finished = False
         self.bytes_out = 0
 
@@ -124,7 +126,8 @@ class Exchange:
         self.route.attached(self.choice)
         conn.begin(self, self.req.method, self.ctx.settings.read_timeout)
         transport = conn.transport
-        transport.write(self.upstream_head)
+        head_for = self.head_for
+        transport.write(head_for(self.choice) if head_for is not None else self.upstream_head)
         for data in self.pending:
             self._send_body(data)
         self.pending = []

@@ -134,7 +134,21 @@ class ReverseProtocol(HTTPServerProtocol):
             return
         route, path = outcome
         upgrade = websocket_upgrade(head)
-        host = head.host or b""
+        backends = self.ctx.backends[route]
+        exchange = Exchange(
+            self,
+            head,
+            self._upstream_head(head, path, head.host or b"", upgrade),
+            ReverseRoute(self.ctx, backends, self.client_ip),
+        )
+        if not route.preserve_host:  # each backend hears its own name as Host
+            exchange.head_for = lambda choice: self._upstream_head(
+                head, path, backend_label(choice.backend).encode("ascii"), upgrade
+            )
+        exchange.upgrade = upgrade
+        self.start_exchange(exchange)
+
+    def _upstream_head(self, head: RequestHead, path: bytes, host: bytes, upgrade: bool) -> bytes:
         block = self.ctx.rewriter.request_block(
             head, client_ip=self.client_ip, proto=self.ctx.scheme, host=host, upgrade=upgrade
         )
@@ -142,13 +156,7 @@ class ReverseProtocol(HTTPServerProtocol):
             block += b"\r\nTransfer-Encoding: chunked"
         elif head.content_length is not None:
             block += b"\r\nContent-Length: %d" % head.content_length
-        upstream_head = b"%s %s HTTP/1.1%s\r\n\r\n" % (head.method, path, block)
-        backends = self.ctx.backends[route]
-        exchange = Exchange(
-            self, head, upstream_head, ReverseRoute(self.ctx, backends, self.client_ip)
-        )
-        exchange.upgrade = upgrade
-        self.start_exchange(exchange)
+        return b"%s %s HTTP/1.1%s\r\n\r\n" % (head.method, path, block)
 
     def _route(self, head: RequestHead) -> Refusal | tuple[Any, bytes]:
         """The route and upstream path of a request, else a Refusal."""

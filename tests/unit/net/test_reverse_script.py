@@ -116,3 +116,19 @@ def test_plain_http_is_redirected_when_asked() -> None:
     proto.dataReceived(get(b"a.test:8080", b"/p?q"))
     assert client.value().startswith(b"HTTP/1.1 308 ")
     assert b"\r\nLocation: https://a.test:8443/p?q\r\n" in client.value()
+
+
+def test_preserve_host_no_sends_the_backends_own_name() -> None:
+    """With preserve_host = no, the backend hears its own host:port as Host."""
+    from .harness import make_route
+
+    reactor = MemoryReactorClock()
+    ctx = make_reverse_context(reactor, {"a.test": [8001]})
+    route = make_route("a.test", [8001], preserve_host=False)
+    ctx.routes.routes[b"a.test"] = route  # type: ignore[attr-defined]
+    ctx.backends[route] = ctx.backends.pop(next(iter(ctx.backends)))
+    proto, _ = connect_reverse_client(ctx)
+    proto.dataReceived(get(b"a.test"))
+    _, upstream = accept_origin(reactor)
+    assert upstream.value().startswith(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8001\r\n")
+    assert b"X-Forwarded-Host: a.test\r\n" in upstream.value()
