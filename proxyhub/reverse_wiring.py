@@ -42,8 +42,11 @@ def reverse_contexts(config: Config, shared: dict[str, Any]) -> dict[str, Revers
     contexts = {"http": ReverseContext(**base, listener="reverse", scheme="http")}
     if reverse.tls_listen:
         store = CertificateStore.from_paths(list(reverse.certificate_files))
+        hsts = b""
+        if reverse.hsts_max_age:
+            hsts = b"\r\nStrict-Transport-Security: max-age=%d" % int(reverse.hsts_max_age)
         contexts["https"] = ReverseContext(
-            **base, listener="reverse-tls", scheme="https", certificates=store
+            **base, listener="reverse-tls", scheme="https", certificates=store, hsts_line=hsts
         )
     return contexts
 

@@ -69,6 +69,7 @@ class ReverseSettings:
     certificate_files: tuple[str, ...]  # the regular files they matched at load time, sorted
     redirect_to_https: bool
     trusted_proxies: tuple[Network, ...]
+    hsts_max_age: float = 0.0  # seconds; 0 = no Strict-Transport-Security header
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -176,6 +176,8 @@ def check_reverse(
         add("not used without tls_listen; add tls_listen = ... or remove this key", "certificates")
     if values.get("redirect_to_https") and tls == ():
         add("needs tls_listen to redirect to", "redirect_to_https")
+    if values.get("hsts_max_age") and tls == ():
+        add("needs tls_listen: the header is only sent over HTTPS", "hsts_max_age")
     if not has_hosts:
         add("no virtual hosts: add a [host:NAME] or [host:*] section with backends = ...")
 

@@ -73,6 +73,8 @@ REVERSE_KEYS: tuple[Key, ...] = (
     Key("certificates", "", v.list_of(v.certificate_pattern),
         "PEM files (glob patterns, relative to the working directory): key, leaf and chain"),
     Key("redirect_to_https", "no", v.boolean, "answer plain HTTP with 308 to https://"),
+    Key("hsts_max_age", "0", v.duration,
+        "Strict-Transport-Security max-age on HTTPS answers, e.g. 8760h; 0 = off"),
     Key("trusted_proxies", "", v.list_of(v.network),
         "CIDRs whose X-Forwarded-* / Forwarded are kept"),
 )  # fmt: skip

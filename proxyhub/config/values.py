@@ -74,6 +74,11 @@ def non_empty(parse: Callable[[str], tuple[T, ...]]) -> Callable[[str], tuple[T,
     return parse_non_empty
 
 
+def duration(text: str) -> float:
+    """A duration of zero or more, in seconds."""
+    return parse_duration(text)
+
+
 def positive_duration(text: str) -> float:
     """A duration greater than zero, in seconds."""
     seconds = parse_duration(text)

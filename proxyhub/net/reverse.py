@@ -54,6 +54,7 @@ class ReverseContext:
     scheme: str = "http"
     redirect_to: int | None = None  # the TLS port to send plain-HTTP clients to (308)
     certificates: Any = None
+    hsts_line: bytes = b""  # a Strict-Transport-Security field line, on TLS listeners only
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,7 +107,7 @@ class ReverseRoute:
         self.backends.finished(choice.backend)
 
     def response_block(self, resp: ResponseHead) -> bytes:
-        return self.ctx.rewriter.response_block(resp)
+        return self.ctx.rewriter.response_block(resp) + self.ctx.hsts_line
 
     def switching_block(self, resp: ResponseHead) -> bytes:
         return self.ctx.rewriter.switching_block(resp)

@@ -35,6 +35,7 @@ def tls_front(module_tmp: Path, pki: Path, origin: Origin) -> Proxy:
             "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
             "certificates": str(pki / "certs" / "*.pem"),
             "redirect_to_https": "yes",
+            "hsts_max_age": "1h",
         },
         "host:a.test": {"aliases": "www.a.test", "backends": f"http://127.0.0.1:{origin.port}"},
         "host:*.b.test": {"backends": f"http://127.0.0.1:{origin.port}"},
@@ -56,6 +57,12 @@ def test_https_with_verified_certificates(tls_front: Proxy, pki: Path) -> None:
     """curl verifies the certificate chosen by SNI for each site."""
     assert https(tls_front, pki, "a.test", "/hello").stdout == "hello from origin\n"
     assert https(tls_front, pki, "x.b.test", "/hello").stdout == "hello from origin\n"
+
+
+def test_hsts_header_over_https(tls_front: Proxy, pki: Path) -> None:
+    """HTTPS answers carry Strict-Transport-Security with hsts_max_age in seconds."""
+    head = https(tls_front, pki, "a.test", "/hello", "-D", "-", "-o", "/dev/null").stdout
+    assert "Strict-Transport-Security: max-age=3600" in head
 
 
 def test_forwarded_proto_is_https(tls_front: Proxy, pki: Path) -> None:

@@ -338,3 +338,18 @@ def test_records_are_frozen() -> None:
         config.routes[0].balance = "random"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         config.reverse.listen = ()  # type: ignore[misc, union-attr]
+
+
+def test_hsts_needs_a_tls_listener() -> None:
+    """hsts_max_age without tls_listen is refused; with it, it is read in seconds."""
+    from proxyhub.config import ConfigError, parse_config_text
+
+    text = "[reverse]\nlisten = tcp:8080\nhsts_max_age = 1h\n[host:*]\nbackends = http://b:80\n"
+    try:
+        parse_config_text(text, "t.ini")
+    except ConfigError as e:
+        assert e.problems == [
+            "t.ini:3: [reverse] hsts_max_age: needs tls_listen: the header is only sent over HTTPS"
+        ]
+    else:
+        raise AssertionError("hsts_max_age without tls_listen was accepted")

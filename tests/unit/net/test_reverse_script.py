@@ -132,3 +132,16 @@ def test_preserve_host_no_sends_the_backends_own_name() -> None:
     _, upstream = accept_origin(reactor)
     assert upstream.value().startswith(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8001\r\n")
     assert b"X-Forwarded-Host: a.test\r\n" in upstream.value()
+
+
+def test_hsts_is_added_on_tls_listeners_only() -> None:
+    """A context with an HSTS line adds it to every relayed response."""
+    reactor = MemoryReactorClock()
+    ctx = make_reverse_context(
+        reactor, {"a.test": [8001]}, hsts_line=b"\r\nStrict-Transport-Security: max-age=60"
+    )
+    proto, client = connect_reverse_client(ctx)
+    proto.dataReceived(get(b"a.test"))
+    origin, _ = accept_origin(reactor)
+    origin.dataReceived(OK)
+    assert b"\r\nStrict-Transport-Security: max-age=60\r\n" in client.value()
