@@ -174,8 +174,8 @@ class AccessLog:
     """Writes access records to stdout (``-``), a file (appended) or nowhere (``off``).
 
     Callers check ``enabled`` and skip building records when it is False.
-    ``-`` means the ``sys.stdout`` of construction time: build the log before
-    twistd redirects standard I/O into its own log, and it is never closed.
+    ``-`` means the process's real standard output (``sys.__stdout__``), not
+    twistd's redirected ``sys.stdout``, so lines stay bare; it is never closed.
     """
 
     def __init__(self, destination: str, fmt: str) -> None:
@@ -192,7 +192,7 @@ class AccessLog:
     def _open(self) -> IO[Any]:
         """Open the destination: stdout for ``-``, else the path for line-buffered append."""
         if self.destination == "-":
-            return sys.stdout
+            return sys.__stdout__ or sys.stdout
         return open(self.destination, "a", buffering=1, encoding="ascii", errors="replace")
 
     def _attach(self, out: IO[Any]) -> None:

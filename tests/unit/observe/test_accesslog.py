@@ -286,13 +286,13 @@ def test_access_log_close_drops_later_records(tmp_path: Path) -> None:
     assert path.read_text() == ""
 
 
-def test_access_log_stdout(capsys: pytest.CaptureFixture[str]) -> None:
-    """``-`` writes to stdout, and close leaves stdout open."""
+def test_access_log_stdout(capfd: pytest.CaptureFixture[str]) -> None:
+    """``-`` writes to the real stdout (not a redirected sys.stdout), and close leaves it open."""
     log = AccessLog("-", "combined")
     log.log(BARE)
     log.reopen()
     log.close()
-    assert capsys.readouterr().out == format_combined(BARE) + "\n"
+    assert capfd.readouterr().out == format_combined(BARE) + "\n"
 
 
 def test_access_log_off() -> None:
