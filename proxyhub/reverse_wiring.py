@@ -16,6 +16,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from .config import Config
 from .net.backends import BackendSet
 from .net.health_checks import HealthChecker
+from .net.proxy_header import ProxyHeaderFactory
 from .net.reverse import ReverseContext, ReverseFactory
 from .net.tls import CertificateStore
 from .policy.reverse_headers import ReverseRewriter
@@ -64,6 +65,13 @@ def listen_reverse(config: Config, contexts: dict[str, ReverseContext], listen: 
     """Bind every reverse listener; plain ones learn the TLS port for redirects."""
     reverse = config.reverse
     assert reverse is not None
+    if reverse.proxy_protocol:
+        reactor, timeout = contexts["http"].reactor, config.proxyhub.header_timeout
+        bind = listen
+
+        def listen(description: str, factory: Any) -> Any:
+            return bind(description, ProxyHeaderFactory(factory, reactor, timeout))
+
     tls_ports = []
     https = contexts.get("https")
     if https is not None:

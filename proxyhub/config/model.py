@@ -70,6 +70,7 @@ class ReverseSettings:
     redirect_to_https: bool
     trusted_proxies: tuple[Network, ...]
     hsts_max_age: float = 0.0  # seconds; 0 = no Strict-Transport-Security header
+    proxy_protocol: bool = False  # connections start with a PROXY protocol v1/v2 header
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -77,6 +77,8 @@ REVERSE_KEYS: tuple[Key, ...] = (
         "Strict-Transport-Security max-age on HTTPS answers, e.g. 8760h; 0 = off"),
     Key("trusted_proxies", "", v.list_of(v.network),
         "CIDRs whose X-Forwarded-* / Forwarded are kept"),
+    Key("proxy_protocol", "no", v.boolean,
+        "yes: every reverse connection starts with a PROXY v1/v2 header (behind an L4 balancer)"),
 )  # fmt: skip
 
 BALANCE_CHOICES = ("round_robin", "least_conn", "random", "ip_hash")

@@ -198,3 +198,23 @@ def test_failing_health_check_takes_a_backend_out(start_proxy, origin: Origin) -
             assert fetch(p, "x.test", "/hello") == "hello from origin\n"
     finally:
         backend.close()
+
+
+def test_proxy_protocol_gives_the_real_client(start_proxy, origin: Origin) -> None:  # type: ignore[no-untyped-def]
+    """With proxy_protocol = yes the PROXY header's source is X-Forwarded-For and is logged."""
+    p = start_proxy(
+        sections={
+            "reverse": {"listen": "tcp:{port}:interface=127.0.0.1", "proxy_protocol": "yes"},
+            "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
+        }
+    )
+    request = b"GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    out = raw_exchange(p.port, b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\n" + request)
+    headers = dict(json.loads(out.partition(b"\r\n\r\n")[2]))
+    assert headers["X-Forwarded-For"] == "203.0.113.7"
+    assert any(line.startswith("203.0.113.7 ") for line in p.log_lines())
+    try:
+        answer = raw_exchange(p.port, request)
+    except ConnectionResetError:
+        answer = b""
+    assert answer == b""  # no header: dropped, nothing answered
