@@ -168,7 +168,19 @@ def reverse_1m(lab: Lab, opts: Options, server: Server) -> Figure:
     return Figure(mb, wrk_errors(figures), None, figures)  # type: ignore[arg-type]
 
 
-# A TLS scenario is one more function: a TLS listener starter and a @scenario here.
+@scenario(
+    "tls",
+    "req/s",
+    "TLS front end, keep-alive GET of 100 B over HTTPS, wrk -t1 -c50",
+    {PROXYHUB: "proxyhub-tls", "nginx": "nginx-tls"},
+)
+def tls(lab: Lab, opts: Options, server: Server) -> Figure:
+    url = f"https://127.0.0.1:{server.port}/100b"
+    probe(url, cpu=opts.load_cpu, proxy=None, size=SMALL)
+    if opts.warmup > 0:
+        wrk(url, cpu=opts.load_cpu, duration=opts.warmup)
+    figures = dict(wrk(url, cpu=opts.load_cpu, duration=opts.duration))
+    return Figure(float(figures["requests_per_sec"]), wrk_errors(figures), None, figures)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- running
