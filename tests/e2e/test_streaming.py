@@ -100,3 +100,30 @@ def test_1gib_upload_to_a_slow_origin_keeps_memory_flat(proxy: Proxy) -> None:
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert counted == [GIB]
     assert peak - baseline < 32 * MIB
+
+
+def test_1gib_through_the_reverse_proxy_to_a_slow_reader(start_proxy, origin: Origin) -> None:  # type: ignore[no-untyped-def]
+    """The front end streams a 1 GiB backend response with the same flat memory."""
+    front = start_proxy(
+        sections={
+            "reverse": {"listen": "tcp:{port}:interface=127.0.0.1"},
+            "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
+        }
+    )
+    baseline = rss(front.proc.pid)
+    sampler = RssSampler(front.proc.pid)
+    received = 0
+    with socket.create_connection(("127.0.0.1", front.port), timeout=30) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(f"GET /big?size={GIB} HTTP/1.1\r\nHost: site.test\r\n\r\n".encode())
+        head = s.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        received = len(head.partition(b"\r\n\r\n")[2])
+        time.sleep(2.0)
+        while received < GIB:
+            chunk = s.recv(1 << 20)
+            assert chunk
+            received += len(chunk)
+    peak = sampler.stop()
+    assert received == GIB
+    assert peak - baseline < 32 * MIB
