@@ -14,6 +14,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.protocol import connectionDone
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
+from zope.interface import directlyProvides, providedBy
 
 from ..http.proxy_protocol import ProxyHeaderError, parse_proxy_header
 
@@ -31,6 +32,7 @@ class ProxyHeaderProtocol(ProtocolWrapper):
         self._timer: Any = None
 
     def makeConnection(self, transport: Any) -> None:
+        directlyProvides(self, providedBy(transport))  # as ProtocolWrapper does
         self.transport = transport
         self.connected = 1
         self.factory.registerProtocol(self)
