@@ -49,10 +49,6 @@ class DeadlineSweeper:
         """Stop checking ``item``."""
         self._watched.discard(item)
 
-    def now(self) -> float:
-        """The clock's current time."""
-        return float(self.clock.seconds())
-
     def _sweep(self) -> None:
         now = self.clock.seconds()
         expired = [i for i in self._watched if 0 < i.deadline <= now]

@@ -48,6 +48,9 @@ class ReverseRewriter:
     def __init__(self, trusted_proxies: tuple[Network, ...]) -> None:
         self.trusted_proxies = trusted_proxies
         self._response_drop = frozenset(HOP_BY_HOP)
+        request_drop = HOP_BY_HOP | {b"host"}
+        self._drop_untrusted = frozenset(request_drop | _CLIENT_SUPPLIED)
+        self._drop_trusted = frozenset(request_drop | {b"x-forwarded-for"})
 
     def request_block(
         self,
@@ -61,15 +64,18 @@ class ReverseRewriter:
         """The field block for the backend: ``host`` is the Host value to send."""
         raw = head.raw
         trusted = is_trusted(client_ip, self.trusted_proxies)
-        names = HOP_BY_HOP | {b"host"} | (head.connection - _PLAIN_CONNECTION_TOKENS)
-        names |= {b"x-forwarded-for"} if trusted else _CLIENT_SUPPLIED
+        names = self._drop_trusted if trusted else self._drop_untrusted
+        extra = head.connection - _PLAIN_CONNECTION_TOKENS
+        if extra:
+            names = names | extra
         prior = [v.rstrip(b" \t") for v in _XFF.findall(raw)] if trusted else []
         prior.append(client_ip.encode("ascii"))
-        parts = [b"\r\nHost: ", host, drop_pattern(frozenset(names)).sub(b"", raw)]
+        parts = [b"\r\nHost: ", host, drop_pattern(names).sub(b"", raw)]
         parts.append(b"\r\nX-Forwarded-For: " + b", ".join(prior))
-        if not trusted or b"x-forwarded-proto" not in raw.lower():
+        lowered = raw.lower() if trusted else b""
+        if not trusted or b"x-forwarded-proto" not in lowered:
             parts.append(b"\r\nX-Forwarded-Proto: " + proto.encode("ascii"))
-        if not trusted or b"x-forwarded-host" not in raw.lower():
+        if not trusted or b"x-forwarded-host" not in lowered:
             parts.append(b"\r\nX-Forwarded-Host: " + (head.host or host))
         if upgrade:
             parts.append(b"\r\nConnection: upgrade\r\nUpgrade: websocket")
