@@ -1,0 +1,1 @@
+"""The admin site: health, Prometheus metrics and a live status dashboard over twisted.web."""
