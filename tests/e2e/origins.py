@@ -153,7 +153,14 @@ class ScriptedOrigin:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def close(self) -> None:
+        # shutdown wakes the accept() blocked in the serving thread; close alone would
+        # leave the port listening until that accept returned
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(5)
 
 
 def read_head(conn: socket.socket) -> bytes:
