@@ -18,6 +18,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
 from .config import Config, ConfigError, load_config
+from .forward_wiring import forward_context
 from .http import Limits
 from .net.context import ForwardContext
 from .net.deadlines import DeadlineSweeper, sweep_tick
@@ -28,7 +29,7 @@ from .net.tls import CertificateError
 from .net.upstream import OriginPool
 from .observe.accesslog import AccessLog, open_access_log
 from .policy.access import AccessPolicy
-from .policy.forward_headers import ForwardRewriter
+from .policy.htpasswd import HtpasswdError
 from .reverse_wiring import listen_reverse, reverse_contexts, start_health_checks
 
 log = Logger()
@@ -101,25 +102,26 @@ class ProxyhubService(MultiService):
         log.info("proxyhub received {signal}, stopping", signal=signal.Signals(signum).name)
         self.reactor.callFromThread(self.reactor.stop)
 
+    def _forward_shared(self) -> dict[str, Any]:
+        """What every forward and SOCKS listener shares across reloads."""
+        return {
+            "reactor": self.reactor,
+            "pool": self.pool,
+            "resolver": self.resolver,
+            "sweeper": self.sweeper,
+            "limits": limits_from(self.config),
+            "access_log": self.access_log,
+            "registry": self.registry,
+        }
+
     def _listen_forward(self) -> None:
         fwd = self.config.forward
         assert fwd is not None
-        ctx = ForwardContext(
-            reactor=self.reactor,
-            settings=self.config.proxyhub,
-            forward=fwd,
-            policy=AccessPolicy.from_settings(fwd),
-            pool=self.pool,
-            resolver=self.resolver,
-            sweeper=self.sweeper,
-            limits=limits_from(self.config),
-            access_log=self.access_log,
-            name=self.config.proxyhub.name,
-            rewriter=ForwardRewriter(
-                self.config.proxyhub.name, via=fwd.via, forwarded_for=fwd.forwarded_for
-            ),
-            registry=self.registry,
-        )
+        try:
+            ctx = forward_context(self.config, self._forward_shared())
+        except HtpasswdError as e:
+            sys.stderr.write(f"proxyhub: auth_file: {e}\n")
+            raise SystemExit(1) from None
         factory = ForwardFactory(ctx)
         own: set[tuple[str, int]] = set()
         for description in fwd.listen:

@@ -18,7 +18,13 @@ import socket
 from typing import Any
 
 from proxyhub.config.ini import Section, parse_ini
-from proxyhub.config.model import Config, ForwardSettings, ProxyhubSettings, ReverseSettings
+from proxyhub.config.model import (
+    Config,
+    ForwardSettings,
+    ProxyhubSettings,
+    ReverseSettings,
+    SocksSettings,
+)
 from proxyhub.config.report import Report
 from proxyhub.config.reverse import (
     HostSection,
@@ -37,6 +43,7 @@ from proxyhub.config.schema import (
     sections_of,
 )
 from proxyhub.config.values import BadItems, endpoint_port
+from proxyhub.policy.htpasswd import HtpasswdError, load_htpasswd
 
 LISTENER_SECTIONS = ("forward", "socks", "reverse")
 
@@ -88,8 +95,12 @@ def parse_config_text(text: str, path: str = "<string>") -> Config:
     check_hosts(report, hosts, "reverse" in read)
     if "reverse" in read:
         check_reverse(report, ini.sections["reverse"], read["reverse"], bool(hosts))
+    if read.get("forward", {}).get("auth_file"):
+        _check_auth_file(report, ini.sections["forward"], read["forward"])
     if not any(name in ini.sections for name in LISTENER_SECTIONS):
-        report.add("nothing to serve: add a [forward] or [reverse] section with listen = ...")
+        report.add(
+            "nothing to serve: add a [forward], [socks] or [reverse] section with listen = ..."
+        )
     problems = report.problems()
     if problems:
         raise ConfigError(problems)
@@ -100,13 +111,26 @@ def _build(path: str, read: dict[str, dict[str, Any]], hosts: list[HostSection])
     """Make the records from fully validated values."""
     forward = ForwardSettings(**read["forward"]) if "forward" in read else None
     reverse = build_reverse(read["reverse"]) if "reverse" in read else None
+    socks = SocksSettings(**read["socks"]) if "socks" in read else None
     proxyhub = read.get("proxyhub") or _read_defaults(SECTIONS["proxyhub"])
     if proxyhub["name"] is None:
-        proxyhub["name"] = _default_name(forward, reverse)
-    return Config(path, ProxyhubSettings(**proxyhub), forward, reverse, build_routes(hosts))
+        proxyhub["name"] = _default_name(forward, reverse, socks)
+    settings = ProxyhubSettings(**proxyhub)
+    return Config(path, settings, forward, reverse, build_routes(hosts), socks)
 
 
-def _default_name(forward: ForwardSettings | None, reverse: ReverseSettings | None) -> str:
+def forward_rules(config: Config) -> ForwardSettings:
+    """The [forward] settings whose access rules also govern [socks]: defaults when absent."""
+    if config.forward is not None:
+        return config.forward
+    return ForwardSettings(**_read_defaults(SECTIONS["forward"]))
+
+
+def _default_name(
+    forward: ForwardSettings | None,
+    reverse: ReverseSettings | None,
+    socks: SocksSettings | None = None,
+) -> str:
     """``{hostname}:{port}`` of the first listener, or the bare hostname when it has no port.
 
     The first listener is the first of [forward] ``listen``, else of [reverse] ``listen``,
@@ -118,8 +142,20 @@ def _default_name(forward: ForwardSettings | None, reverse: ReverseSettings | No
         listeners = forward.listen
     elif reverse is not None:
         listeners = reverse.listen + reverse.tls_listen
+    elif socks is not None:
+        listeners = socks.listen
     port = endpoint_port(listeners[0]) if listeners else None
     return host if port is None else f"{host}:{port}"
+
+
+def _check_auth_file(report: Report, section: Section, values: dict[str, Any]) -> None:
+    """Report every problem of the htpasswd file (never its hashes) at the auth_file line."""
+    try:
+        load_htpasswd(values["auth_file"], allow_plaintext=values["auth_plaintext"])
+    except HtpasswdError as e:
+        line = section.values["auth_file"].line
+        for problem in e.problems:
+            report.add(problem, line, "forward", "auth_file")
 
 
 def _read_defaults(keys: tuple[Key, ...]) -> dict[str, Any]:
@@ -153,7 +189,9 @@ def _unknown_key(name: str, keys: tuple[Key, ...]) -> str:
     """The message for an unknown key, with a hint where one helps."""
     homes = sections_of(name)
     if homes:
-        return f"unknown key; {name!r} belongs in " + " or ".join(f"[{home}]" for home in homes)
+        named = [f"[{home}]" for home in homes]
+        places = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " or " + named[-1]
+        return f"unknown key; {name!r} belongs in {places}"
     return "unknown key" + _did_you_mean(name, [key.name for key in keys])
 
 

@@ -57,6 +57,19 @@ class ForwardSettings:
     parent_bypass: tuple[str, ...]
     forwarded_for: str  # "add" | "delete" | "keep"
     via: bool
+    auth_realm: str = "proxyhub"
+    auth_plaintext: bool = False
+    auth_cache_ttl: float = 300.0
+    sni_guard: bool = False  # CONNECT: the ClientHello's SNI must match the CONNECT host
+    pac_direct: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SocksSettings:
+    """The ``[socks]`` section; the access rules are ``[forward]``'s."""
+
+    listen: tuple[str, ...]
+    ports: frozenset[int] | None  # None means "*" (any port)
 
 
 @dataclass(frozen=True)
@@ -139,3 +152,4 @@ class Config:
     forward: ForwardSettings | None
     reverse: ReverseSettings | None = None
     routes: tuple[HostRoute, ...] = ()
+    socks: SocksSettings | None = None

@@ -60,10 +60,24 @@ FORWARD_KEYS: tuple[Key, ...] = (
     Key("allow_domains", "*", v.list_of(v.domain_pattern), "example.com, *.example.com, *"),
     Key("deny_domains", "", v.list_of(v.domain_pattern), "deny wins over allow"),
     Key("auth_file", "", v.existing_file, "htpasswd; when set, proxy auth is required"),
+    Key("auth_realm", "proxyhub", v.realm, "the realm named in 407 Proxy-Authenticate"),
+    Key("auth_plaintext", "no", v.boolean, "yes: accept plaintext htpasswd entries (not advised)"),
+    Key("auth_cache_ttl", "5m", v.duration,
+        "how long a verified user:password is remembered; 0 = verify every request"),
     Key("parent", "", v.list_of(v.parent_proxy), "http://[user:pass@]host:port parents"),
     Key("parent_bypass", "", v.list_of(v.domain_pattern), "host patterns reached directly"),
     Key("forwarded_for", "add", v.one_of("add", "delete", "keep"), "add | delete | keep"),
     Key("via", "yes", v.boolean, "add a Via header"),
+    Key("sni_guard", "no", v.boolean,
+        "CONNECT: the TLS ClientHello's SNI must name the CONNECT host (domain-fronting guard)"),
+    Key("pac_direct", "", v.list_of(v.domain_pattern),
+        "extra host patterns the PAC file sends DIRECT (besides parent_bypass)"),
+)  # fmt: skip
+
+SOCKS_KEYS: tuple[Key, ...] = (
+    Key("listen", "tcp:1080:interface=127.0.0.1", v.non_empty(v.list_of(v.endpoint)),
+        "SOCKS5 and SOCKS4a listeners; client and destination rules come from [forward]"),
+    Key("ports", "*", v.port_or_any, "destination ports allowed; * = any"),
 )  # fmt: skip
 
 REVERSE_KEYS: tuple[Key, ...] = (
@@ -107,6 +121,7 @@ HOST_KEYS: tuple[Key, ...] = (
 SECTIONS: dict[str, tuple[Key, ...]] = {
     "proxyhub": PROXYHUB_KEYS,
     "forward": FORWARD_KEYS,
+    "socks": SOCKS_KEYS,
     "reverse": REVERSE_KEYS,
 }
 
@@ -115,7 +130,7 @@ HOST_PREFIX = "host:"
 HOST_SECTION = "host:NAME"  # how the family is named in messages
 
 # Recognised, but not implemented yet.
-PLANNED_SECTIONS: tuple[str, ...] = ("socks",)
+PLANNED_SECTIONS: tuple[str, ...] = ()
 
 
 def sections_of(key: str) -> list[str]:

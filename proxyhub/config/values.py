@@ -200,6 +200,13 @@ def existing_file(text: str) -> str | None:
     return text
 
 
+def realm(text: str) -> str:
+    """A realm for Proxy-Authenticate: printable ASCII without quotes or backslashes."""
+    if not text or not all(32 <= ord(c) < 127 and c not in '"\\' for c in text):
+        raise ValueError(f"expected printable ASCII without quotes or backslashes, got {text!r}")
+    return text
+
+
 def parent_proxy(text: str) -> ParentProxy:
     """``http://[user:pass@]host:port``; user and password are percent-decoded."""
     hint = "expected http://[user:pass@]host:port"

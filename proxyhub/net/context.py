@@ -33,3 +33,6 @@ class ForwardContext:
     rewriter: ForwardRewriter
     registry: ConnectionRegistry
     listener: str = "forward"
+    auth: Any = None  # an Authenticator when auth_file is set
+    parents: Any = None  # a ParentSelector when parent is set
+    pac_direct: tuple[str, ...] = ()  # host patterns the PAC file sends DIRECT

@@ -13,10 +13,15 @@ from typing import Any
 from twisted.internet.protocol import Factory
 
 from ..http import RemoteProtocolError, RequestHead
+from ..http.heads import get_field
 from ..http.target import AbsoluteTarget, parse_absolute_target, parse_authority
+from ..policy.pac import PAC_MIME_TYPE, PAC_PATHS, pac_file
+from ..policy.pages import local_response
+from ..policy.parents import basic_credentials
+from .auth import authenticate
 from .context import ForwardContext
 from .exchange import Exchange
-from .routes import ForwardRoute
+from .routes import Choice, ForwardRoute, ParentRoute
 from .server import IN_FLIGHT, HTTPServerProtocol, Refusal
 from .tunnel import open_tunnel
 
@@ -31,6 +36,14 @@ class ForwardProtocol(HTTPServerProtocol):
         return None if decision.allowed else decision.rule
 
     def handle_request(self, head: RequestHead) -> None:
+        if head.target in PAC_PATHS and head.method in (b"GET", b"HEAD"):
+            self._serve_pac(head)
+        elif self.ctx.auth is not None:
+            authenticate(self, head, self._authorized)
+        else:
+            self._authorized(head)
+
+    def _authorized(self, head: RequestHead) -> None:
         if head.method == b"CONNECT":
             self._on_connect(head)
             return
@@ -43,9 +56,51 @@ class ForwardProtocol(HTTPServerProtocol):
             block += b"\r\nTransfer-Encoding: chunked"
         elif head.content_length is not None:
             block += b"\r\nContent-Length: %d" % head.content_length
+        parents = self.ctx.parents
+        if parents and not parents.goes_direct(target.authority.host):
+            self._through_parent(head, target, block)
+            return
         upstream_head = b"%s %s HTTP/1.1%s\r\n\r\n" % (head.method, target.origin_form, block)
         route = ForwardRoute(self.ctx, target.authority)
         self.start_exchange(Exchange(self, head, upstream_head, route))
+
+    def _through_parent(self, head: RequestHead, target: AbsoluteTarget, block: bytes) -> None:
+        """Relay in absolute form to a parent proxy, with that parent's credentials."""
+        absolute = b"http://%s%s" % (target.authority.netloc.encode(), target.origin_form)
+        line = b"%s %s HTTP/1.1%s" % (head.method, absolute, block)
+
+        def head_for(choice: Choice) -> bytes:
+            credentials = basic_credentials(choice.backend)
+            if credentials is None:
+                return line + b"\r\n\r\n"
+            return line + b"\r\nProxy-Authorization: " + credentials + b"\r\n\r\n"
+
+        exchange = Exchange(self, head, line + b"\r\n\r\n", ParentRoute(self.ctx, target.authority))
+        exchange.head_for = head_for
+        self.start_exchange(exchange)
+
+    def _serve_pac(self, head: RequestHead) -> None:
+        """``/proxy.pac`` and ``/wpad.dat``: how browsers learn to use this proxy."""
+        body = pac_file(self._own_authority(head), self.ctx.pac_direct)
+        close = head.has_body or not head.keep_alive
+        response = local_response(200, PAC_MIME_TYPE, body, close=close)
+        if head.method == b"HEAD":
+            response = response[: len(response) - len(body)]
+        self.answer_locally(head, 200, response)
+
+    def _own_authority(self, head: RequestHead) -> str:
+        """``host:port`` the client used to reach us: its Host header, else our address."""
+        host = get_field(head.fields, b"host")
+        if host:
+            try:
+                authority = parse_authority(host, None)
+            except RemoteProtocolError:
+                authority = None
+            if authority is not None:
+                return authority.netloc
+        address = self.transport.getHost()
+        name = f"[{address.host}]" if ":" in address.host else address.host
+        return f"{name}:{address.port}"
 
     def _accept_request(self, head: RequestHead) -> Refusal | tuple[AbsoluteTarget, bytes]:
         """The target and upstream field block of an acceptable request, else a Refusal."""

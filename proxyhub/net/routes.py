@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 
 from ..http import ResponseHead
 from ..http.target import Authority
+from ..policy.parents import parent_label
 from .resolver import ResolutionError
 
 PoolKey = tuple[Any, ...]
@@ -118,3 +119,43 @@ class ForwardRoute:
 
     def switching_block(self, resp: ResponseHead) -> bytes:
         return self.response_block(resp)  # forward requests never ask to upgrade
+
+
+class ParentRoute(ForwardRoute):
+    """An absolute-form request relayed through the first reachable parent proxy."""
+
+    __slots__ = ("last_error",)
+
+    def __init__(self, ctx: Any, authority: Authority) -> None:
+        super().__init__(ctx, authority)
+        self.last_error = "no parent configured"
+
+    def choose(self, tried: list[Choice]) -> Choice | Deferred[Choice]:
+        used = {choice.backend for choice in tried}
+        for parent in self.ctx.parents.candidates():
+            if parent not in used:
+                d: Deferred[list[str]] = self.ctx.resolver.resolve(parent.host)
+                return d.addCallbacks(
+                    self._parent_choice,
+                    self._parent_unresolved,
+                    callbackArgs=(parent,),
+                    errbackArgs=(parent,),
+                )
+        raise RouteFailure(502, f"No parent proxy is reachable ({self.last_error}).")
+
+    def _parent_choice(self, addresses: list[str], parent: Any) -> Choice:
+        label = parent_label(parent)
+        return Choice((addresses[0], parent.port, "parent"), f"parent {label}", parent)
+
+    def _parent_unresolved(self, failure: Failure, parent: Any) -> Choice:
+        self.ctx.parents.failed(parent)
+        raise RouteFailure(502, f"The parent proxy name {parent.host} does not resolve.")
+
+    def connect_failed(self, choice: Choice, failure: Failure) -> RouteFailure | None:
+        self.ctx.parents.failed(choice.backend)
+        label = parent_label(choice.backend)
+        self.last_error = f"{label}: {describe_connect_failure(label, failure).detail}"
+        return None  # choose() moves to the next parent, or gives up
+
+    def attached(self, choice: Choice) -> None:
+        self.ctx.parents.succeeded(choice.backend)

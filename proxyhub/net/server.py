@@ -21,7 +21,7 @@ from zope.interface import implementer
 
 from ..http import END, Event, RemoteProtocolError, RequestHead, RequestReader
 from ..observe.accesslog import AccessRecord
-from ..policy.pages import error_page
+from ..policy.pages import Fields, error_page
 from .exchange import Exchange
 from .flow import ReadGate
 from .splice import Splice
@@ -39,6 +39,7 @@ class Refusal:
     status: int
     reason: str
     location: bytes | None = None
+    fields: Fields = ()
 
 
 class LocalReply:
@@ -65,7 +66,8 @@ class HTTPServerProtocol(Protocol):
         self.ctx = ctx
         self.reader = RequestReader(ctx.limits)
         self.gate: ReadGate = ReadGate(None)
-        self.exchange: Exchange | LocalReply | None = None
+        self.exchange: Exchange | LocalReply | Any = None
+        self.user: str | None = None
         self.splice: Splice | None = None
         self.client_ip = "?"
         self.client_allowed = True
@@ -106,7 +108,7 @@ class HTTPServerProtocol(Protocol):
             self.transport.loseConnection()
             return
         self.reader.switch_protocols()  # ignore anything more; finish the response
-        if isinstance(self.exchange, Exchange):
+        if not isinstance(self.exchange, LocalReply):
             self.exchange.close_after = True
 
     def writeConnectionLost(self) -> None:
@@ -211,6 +213,8 @@ class HTTPServerProtocol(Protocol):
                 exchange.request_end()
             elif isinstance(exchange, LocalReply):
                 self._finish_local(exchange)
+            elif exchange is not None:
+                exchange.request_end()  # a request still waiting (for proxy auth)
         else:
             self._on_head(event)  # type: ignore[arg-type]
 
@@ -248,7 +252,28 @@ class HTTPServerProtocol(Protocol):
     def refuse_request(self, head: RequestHead, refusal: Refusal) -> None:
         """Answer with the refusal's status; close unless the connection stays usable."""
         close = head.has_body or not head.keep_alive
-        self._refuse(refusal.status, refusal.reason, close=close, location=refusal.location)
+        self._refuse(
+            refusal.status,
+            refusal.reason,
+            close=close,
+            location=refusal.location,
+            fields=refusal.fields,
+        )
+
+    def answer_locally(self, head: RequestHead, status: int, response: bytes) -> None:
+        """Answer with a complete ``response`` of our own (it must say Connection: close
+        when the request has a body or is not keep-alive)."""
+        self.transport.write(response)
+        self._replied(status, close=head.has_body or not head.keep_alive)
+
+    def resume_request(self, events: list[Event]) -> None:
+        """Dispatch the events held while a request waited (for proxy auth); read on."""
+        for event in events:
+            if self.phase in (CLOSING, TUNNEL):
+                return
+            self._dispatch(event)
+        if self.phase not in (CLOSING, TUNNEL):
+            self.gate.resume(IN_FLIGHT)
 
     def start_exchange(self, exchange: Exchange) -> None:
         """Hand the current request to ``exchange``."""
@@ -263,16 +288,34 @@ class HTTPServerProtocol(Protocol):
 
     # -- answering --------------------------------------------------------------
     def send_error(
-        self, status: int, detail: str, *, close: bool, location: bytes | None = None
+        self,
+        status: int,
+        detail: str,
+        *,
+        close: bool,
+        location: bytes | None = None,
+        fields: Fields = (),
     ) -> None:
         """Write an error (or redirect) response of the proxy's own making."""
-        page = error_page(status, detail, self.ctx.name, close=close, location=location)
+        page = error_page(
+            status, detail, self.ctx.name, close=close, location=location, fields=fields
+        )
         self.transport.write(page)
 
     def _refuse(
-        self, status: int, detail: str, *, close: bool, location: bytes | None = None
+        self,
+        status: int,
+        detail: str,
+        *,
+        close: bool,
+        location: bytes | None = None,
+        fields: Fields = (),
     ) -> None:
-        self.send_error(status, detail, close=close, location=location)
+        self.send_error(status, detail, close=close, location=location, fields=fields)
+        self._replied(status, close=close)
+
+    def _replied(self, status: int, *, close: bool) -> None:
+        """A local answer was written: wait for the request's end, or close."""
         reply = LocalReply(status)
         self.exchange = reply
         if close:
@@ -325,7 +368,7 @@ class HTTPServerProtocol(Protocol):
                 ts=started,
                 listener=self.ctx.listener,
                 client=self.client_ip,
-                user=None,
+                user=self.user,
                 method=head.method.decode("latin-1") if head else "-",
                 target=head.target.decode("latin-1") if head else "-",
                 status=status,

@@ -157,7 +157,7 @@ class Splice:
                 ts=self.started,
                 listener=self.ctx.listener,
                 client=self.down.client_ip,
-                user=None,
+                user=getattr(self.down, "user", None),
                 method=self.method,
                 target=self.target,
                 status=self.status,

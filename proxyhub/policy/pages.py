@@ -10,9 +10,17 @@ import html
 
 from ..http import reason_phrase, response_head_bytes
 
+Fields = tuple[tuple[bytes, bytes], ...]
+
 
 def error_page(
-    status: int, detail: str, proxy_name: str, *, close: bool, location: bytes | None = None
+    status: int,
+    detail: str,
+    proxy_name: str,
+    *,
+    close: bool,
+    location: bytes | None = None,
+    fields: Fields = (),
 ) -> bytes:
     """A complete HTTP/1.1 error (or redirect) response, head and body."""
     reason = reason_phrase(status)
@@ -22,13 +30,26 @@ def error_page(
         f"<h1>{title}</h1>\n<p>{html.escape(detail)}</p>\n<hr><address>{html.escape(proxy_name)}</address>\n</body></html>\n"
     )
     payload = body.encode("utf-8")
-    fields = [
+    head = [
         (b"Content-Type", b"text/html; charset=utf-8"),
         (b"Content-Length", b"%d" % len(payload)),
         (b"Cache-Control", b"no-store"),
+        *fields,
     ]
     if location is not None:
-        fields.append((b"Location", location))
+        head.append((b"Location", location))
     if close:
-        fields.append((b"Connection", b"close"))
-    return response_head_bytes(status, reason, fields) + payload
+        head.append((b"Connection", b"close"))
+    return response_head_bytes(status, reason, head) + payload
+
+
+def local_response(status: int, content_type: bytes, body: bytes, *, close: bool) -> bytes:
+    """A complete response the proxy answers itself (a PAC file, for instance)."""
+    head = [
+        (b"Content-Type", content_type),
+        (b"Content-Length", b"%d" % len(body)),
+        (b"Cache-Control", b"max-age=300"),
+    ]
+    if close:
+        head.append((b"Connection", b"close"))
+    return response_head_bytes(status, reason_phrase(status), head) + body

@@ -104,6 +104,15 @@ class Proxy:
             time.sleep(0.05)
         return text.splitlines()
 
+    def wait_log(self, needle: str, timeout: float = 5.0) -> bool:
+        """Whether an access-log line containing ``needle`` appears within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.access_log.exists() and needle in self.access_log.read_text():
+                return True
+            time.sleep(0.05)
+        return False
+
     def stop(self) -> None:
         self.proc.terminate()
         try:

@@ -167,7 +167,7 @@ def test_host_sections_alone() -> None:
     assert problems(HOST) == [
         "t.ini:1: [host:example.com] host sections need a [reverse] listener: "
         "add a [reverse] section with listen = ...",
-        "t.ini: nothing to serve: add a [forward] or [reverse] section with listen = ...",
+        "t.ini: nothing to serve: add a [forward], [socks] or [reverse] section with listen = ...",
     ]
 
 

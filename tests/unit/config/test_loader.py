@@ -194,9 +194,21 @@ def test_admin_listen_empty() -> None:
 def test_auth_file_readable(tmp_path: Path) -> None:
     """An existing, readable auth_file is kept as written; empty means None."""
     htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_text("user:{SHA}x\n")
+    htpasswd.write_text("user:$apr1$abcdefgh$wjJ4rFv3oMU4s2cx5ngV80\n")
     assert load(make(forward=f"auth_file = {htpasswd}")).forward.auth_file == str(htpasswd)  # type: ignore[union-attr]
     assert load(make(forward="auth_file =")).forward.auth_file is None  # type: ignore[union-attr]
+
+
+def test_auth_file_problems_are_config_problems(tmp_path: Path) -> None:
+    """Every htpasswd problem is reported at the auth_file line, never quoting a hash."""
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text("a:{SHA}secret-hash\nb:plain\n")
+    assert problems(make(forward=f"auth_file = {htpasswd}")) == [
+        f"t.ini:2: [forward] auth_file: {htpasswd}:1: user 'a': {{SHA}} hashes are unsupported "
+        "(unsalted SHA-1); rehash it with `htpasswd -B`",
+        f"t.ini:2: [forward] auth_file: {htpasswd}:2: user 'b': plaintext passwords are refused "
+        "(auth_plaintext = no); rehash it with `htpasswd -B`",
+    ]
 
 
 def test_auth_file_directory(tmp_path: Path) -> None:
@@ -282,14 +294,14 @@ def test_name_given_wins() -> None:
 def test_nothing_to_serve() -> None:
     """A file without any listener section is refused."""
     assert problems(make(proxyhub="workers = 2", forward=None)) == [
-        "t.ini: nothing to serve: add a [forward] or [reverse] section with listen = ..."
+        "t.ini: nothing to serve: add a [forward], [socks] or [reverse] section with listen = ..."
     ]
 
 
 def test_empty_file() -> None:
     """An empty file has nothing to serve."""
     assert problems("") == [
-        "t.ini: nothing to serve: add a [forward] or [reverse] section with listen = ..."
+        "t.ini: nothing to serve: add a [forward], [socks] or [reverse] section with listen = ..."
     ]
 
 
@@ -303,8 +315,8 @@ def test_many_problems_at_once() -> None:
         "listen =\n"
         "via = sometimes\n"
         "via = yes\n"
-        "[cache]\n"
-        "[socks]\n"
+        "[extras]\n"
+        "[sock]\n"
     )
     with pytest.raises(ConfigError) as info:
         load(text)
@@ -314,8 +326,9 @@ def test_many_problems_at_once() -> None:
         "t.ini:5: [forward] listen: must not be empty",
         "t.ini:6: [forward] via: expected yes or no, got 'sometimes'",
         "t.ini:7: [forward] via: duplicate key (first at line 6)",
-        "t.ini:8: [cache] unknown section; expected [proxyhub], [forward], [reverse], [host:NAME]",
-        "t.ini:9: [socks] this section is not supported yet",
+        "t.ini:8: [extras] unknown section; expected [proxyhub], [forward], [socks], [reverse], "
+        "[host:NAME]",
+        "t.ini:9: [sock] unknown section; did you mean 'socks'?",
     ]
     assert info.value.problems == expected
     assert str(info.value) == "\n".join(expected)

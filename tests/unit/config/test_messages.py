@@ -28,7 +28,8 @@ def test_unknown_key_wrong_case() -> None:
 def test_unknown_key_in_wrong_section() -> None:
     """A key of another section says where it belongs."""
     assert problems(make(proxyhub="listen = tcp:3128")) == [
-        "t.ini:2: [proxyhub] listen: unknown key; 'listen' belongs in [forward] or [reverse]"
+        "t.ini:2: [proxyhub] listen: unknown key; 'listen' belongs in "
+        "[forward], [socks] or [reverse]"
     ]
 
 
@@ -65,7 +66,7 @@ def test_unknown_section_did_you_mean() -> None:
     """A misspelt section names the section it probably meant, at the header's line."""
     assert problems("[froward]\nlisten = tcp:3128\n") == [
         "t.ini:1: [froward] unknown section; did you mean 'forward'?",
-        "t.ini: nothing to serve: add a [forward] or [reverse] section with listen = ...",
+        "t.ini: nothing to serve: add a [forward], [socks] or [reverse] section with listen = ...",
     ]
 
 
@@ -78,15 +79,24 @@ def test_unknown_host_section_did_you_mean() -> None:
 
 def test_unknown_section_without_hint() -> None:
     """A section like nothing known lists the sections that exist."""
-    assert problems(make() + "[cache]\n") == [
-        "t.ini:3: [cache] unknown section; expected [proxyhub], [forward], [reverse], [host:NAME]"
+    assert problems(make() + "[extras]\n") == [
+        "t.ini:3: [extras] unknown section; expected [proxyhub], [forward], [socks], [reverse], "
+        "[host:NAME]"
     ]
 
 
-def test_planned_sections_not_supported_yet() -> None:
-    """[socks] is recognised but refused for now."""
-    assert problems(make() + "[socks]\nlisten = tcp:1080\n") == [
-        "t.ini:3: [socks] this section is not supported yet",
+def test_socks_section_problems() -> None:
+    """[socks] keys are checked like any other: a bad port names its line and key."""
+    assert problems(make() + "[socks]\nlisten = tcp:1080\nports = 0\n") == [
+        "t.ini:5: [socks] ports: not a port number (1-65535): '0'",
+    ]
+
+
+def test_auth_realm_must_be_quotable() -> None:
+    """A realm with a quote could break the Proxy-Authenticate header, so it is refused."""
+    assert problems(make() + 'auth_realm = a"b\n') == [
+        "t.ini:3: [forward] auth_realm: expected printable ASCII without quotes or "
+        "backslashes, got 'a\"b'",
     ]
 
 

@@ -313,7 +313,8 @@ def test_certificates_unmatched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     ("section", "key", "message"),
     [
         ("host:example.com", "backend", "unknown key; did you mean 'backends'?"),
-        ("host:example.com", "listen", "unknown key; 'listen' belongs in [forward] or [reverse]"),
+        ("host:example.com", "listen", "unknown key; 'listen' belongs in [forward], [socks] "
+         "or [reverse]"),
         ("host:example.com", "trusted_proxies", "unknown key; 'trusted_proxies' belongs in "
          "[reverse]"),
         ("reverse", "backends", "unknown key; 'backends' belongs in [host:NAME]"),

@@ -1,0 +1,119 @@
+"""Proxy authentication on the forward listener: ``Proxy-Authorization: Basic``.
+
+A verified ``user:password`` is remembered for ``auth_cache_ttl`` (keyed by
+a digest, never the password), so most requests are decided at once.  The
+rest are verified in Twisted's thread pool, because bcrypt costs ~100 ms and
+must not stall the reactor; meanwhile :class:`PendingAuth` stands in for the
+exchange and holds what arrives of the request body (reading pauses, so that
+is at most one read).  A failure answers 407 with a challenge and writes one
+warning line a fail2ban filter can match::
+
+    proxy auth failed: client=203.0.113.9 user="bob" reason="wrong password"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+
+from ..http import END, Event, RequestHead
+from ..http.heads import get_field
+from ..policy.proxy_auth import MISSING, AuthResult, challenge
+from .server import IN_FLIGHT, Refusal
+
+log = Logger()
+_NO_CREDENTIALS = b""
+
+
+class PendingAuth:
+    """Stands in for the exchange while credentials are verified off the reactor thread."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.lost = False
+        self.close_after = False
+
+    def request_body(self, data: bytes) -> None:
+        self.events.append(data)
+
+    def request_end(self) -> None:
+        self.events.append(END)
+
+    def client_lost(self) -> None:
+        self.lost = True
+
+
+def proxy_authorization(head: RequestHead) -> bytes:
+    """The request's Proxy-Authorization value, or empty when it has none."""
+    return get_field(head.fields, b"proxy-authorization") or _NO_CREDENTIALS
+
+
+def authenticate(proto: Any, head: RequestHead, proceed: Callable[[RequestHead], None]) -> None:
+    """Check ``head``'s credentials, then ``proceed`` with it or answer 407."""
+    auth = proto.ctx.auth
+    value = proxy_authorization(head)
+    result = auth.cached(value)
+    if result is not None:
+        _decided(proto, head, proceed, result)
+        return
+    pending = PendingAuth()
+    proto.exchange = pending
+    proto.gate.pause(IN_FLIGHT)
+    reactor = proto.ctx.reactor
+    d = deferToThreadPool(reactor, reactor.getThreadPool(), auth.verify, value)
+    d.addCallback(_verified, auth, proto, head, proceed, pending, value)
+    d.addErrback(lambda f: log.failure("proxy auth verification failed", f))
+
+
+def _verified(
+    result: AuthResult,
+    auth: Any,
+    proto: Any,
+    head: RequestHead,
+    proceed: Callable[[RequestHead], None],
+    pending: PendingAuth,
+    value: bytes,
+) -> None:
+    auth.remember(value, result)  # the instance that verified: a reload drops its cache
+    if pending.lost or proto.exchange is not pending:
+        return
+    proto.exchange = None
+    _decided(proto, head, proceed, result)
+    if pending.close_after and proto.exchange is not None:
+        proto.exchange.close_after = True
+    proto.resume_request(pending.events)
+
+
+def _decided(
+    proto: Any, head: RequestHead, proceed: Callable[[RequestHead], None], result: AuthResult
+) -> None:
+    if result.ok:
+        proto.user = result.user
+        proceed(head)
+        return
+    proto.user = None
+    if result.reason != MISSING:
+        log.warn(
+            "proxy auth failed: client={client} user={user} reason={reason}",
+            client=proto.client_ip,
+            user=_quoted(result.user),
+            reason=_quoted(result.reason),
+        )
+    realm = proto.ctx.forward.auth_realm
+    refusal = Refusal(
+        407,
+        "Proxy authentication required.",
+        fields=((b"Proxy-Authenticate", challenge(realm)),),
+    )
+    proto.refuse_request(head, refusal)
+
+
+def _quoted(text: str | None) -> str:
+    """A value safe on one log line: quoted, control bytes and quotes escaped, bounded."""
+    if text is None:
+        return '"-"'
+    cleaned = "".join(c if c.isprintable() and c not in '"\\' else f"\\x{ord(c):02x}" for c in text)
+    return f'"{cleaned[:64]}"'
