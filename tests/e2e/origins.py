@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -155,10 +156,8 @@ class ScriptedOrigin:
     def close(self) -> None:
         # shutdown wakes the accept() blocked in the serving thread; close alone would
         # leave the port listening until that accept returned
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
         self.thread.join(5)
 
