@@ -1,15 +1,21 @@
-"""The ``proxyhub`` command line: ``proxyhub check FILE`` validates a configuration file.
+"""The ``proxyhub`` command line: ``proxyhub check FILE`` validates a configuration file;
+``proxyhub explain --config FILE [--client IP] [--user U] REQUEST`` tells why a request would
+be allowed or denied (see :mod:`proxyhub.explain`).
 
 Each subcommand is a ``_cmd_<name>(args) -> int`` function registered in :func:`_parser`;
-more subcommands (``explain``) are meant to be added the same way.
+more subcommands are added the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
 
 from proxyhub.config import ConfigError, load_config
+from proxyhub.explain import explain
+from proxyhub.policy.htpasswd import HtpasswdError
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -24,6 +30,39 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    """Print the decision on a request and the rules that made it.
+
+    Exit status 0 when allowed, 1 when denied, 2 for a bad request or configuration.
+    """
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 2
+    # PROXYHUB_PASSWORD keeps the password out of the shell history.
+    password = args.password if args.password is not None else os.getenv("PROXYHUB_PASSWORD")
+    try:
+        result = explain(
+            config,
+            args.client,
+            " ".join(args.request),
+            user=args.user,
+            password=password if args.user is not None else None,
+            no_resolve=args.no_resolve,
+        )
+    except HtpasswdError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 2
+    except ValueError as exc:
+        print(f"proxyhub explain: {exc}", file=sys.stderr)
+        return 2
+    print(result.render())
+    return 0 if result.allowed else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     """Build the argument parser with one sub-parser per subcommand."""
     parser = argparse.ArgumentParser(prog="proxyhub", description="proxyhub proxy server tools")
@@ -33,6 +72,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", metavar="FILE", help="the INI file, e.g. etc/proxy.ini")
     check.set_defaults(run=_cmd_check)
+    explain_ = commands.add_parser(
+        "explain",
+        help="tell whether a forward or SOCKS request would be allowed, and by which rule",
+        description="Exit status: 0 allowed, 1 denied, 2 usage or configuration error.",
+    )
+    explain_.add_argument("--config", required=True, metavar="FILE", help="the INI file")
+    explain_.add_argument(
+        "--client", default="127.0.0.1", metavar="IP", help="client address (default 127.0.0.1)"
+    )
+    explain_.add_argument("--user", metavar="USER", help="proxy-auth user (auth_file)")
+    explain_.add_argument(
+        "--password",
+        metavar="PASSWORD",
+        help="verify this password (or set PROXYHUB_PASSWORD); without it only USER is looked up",
+    )
+    explain_.add_argument(
+        "--no-resolve",
+        action="store_true",
+        help="do not resolve the host (IP literals are still checked)",
+    )
+    explain_.add_argument(
+        "request",
+        nargs="+",
+        metavar="REQUEST",
+        help="'CONNECT host:port', 'GET http://host/path' or 'SOCKS host:port'",
+    )
+    explain_.set_defaults(run=_cmd_explain)
     return parser
 
 
