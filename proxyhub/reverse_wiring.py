@@ -14,15 +14,16 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from .config import Config
+from .config.values import endpoint_port
+from .listeners import Wanted
 from .net.backends import BackendSet
 from .net.health_checks import HealthChecker
 from .net.proxy_header import ProxyHeaderFactory
 from .net.reverse import ReverseContext, ReverseFactory
-from .net.tls import CertificateStore
+from .net.tls import CertificateStore, ReloadableCertificates
 from .policy.reverse_headers import ReverseRewriter
 from .policy.routing import Router
 
-Listen = Callable[[str, Any], Any]
 log = Logger()
 
 
@@ -61,26 +62,60 @@ def start_health_checks(contexts: dict[str, ReverseContext]) -> list[HealthCheck
     return checkers
 
 
-def listen_reverse(config: Config, contexts: dict[str, ReverseContext], listen: Listen) -> None:
-    """Bind every reverse listener; plain ones learn the TLS port for redirects."""
+def reverse_wanted(config: Config, contexts: dict[str, ReverseContext]) -> list[Wanted]:
+    """The reverse ports a config asks for; plain ones learn the TLS port for redirects."""
     reverse = config.reverse
     assert reverse is not None
-    if reverse.proxy_protocol:
-        reactor, timeout = contexts["http"].reactor, config.proxyhub.header_timeout
-        bind = listen
-
-        def listen(description: str, factory: Any) -> Any:
-            return bind(description, ProxyHeaderFactory(factory, reactor, timeout))
-
-    tls_ports = []
+    plain = contexts["http"]
+    wrap = _proxy_header_wrapper(config, plain) if reverse.proxy_protocol else _no_wrapper
+    suffix = "+proxy-protocol" if reverse.proxy_protocol else ""
+    wanted = []
     https = contexts.get("https")
     if https is not None:
-        store: CertificateStore = https.certificates
-        factory = TLSMemoryBIOFactory(store.options(), False, ReverseFactory(https))  # type: ignore[arg-type]
         for description in reverse.tls_listen:
-            tls_ports.append(listen(description, factory).getHost().port)
-    plain = contexts["http"]
-    if reverse.redirect_to_https and tls_ports:
-        plain.redirect_to = tls_ports[0]
+            wanted.append(_tls_wanted(https, description, wrap, suffix))
+        tls_port = endpoint_port(reverse.tls_listen[0])
+        if reverse.redirect_to_https and tls_port:
+            plain.redirect_to = tls_port
     for description in reverse.listen:
-        listen(description, ReverseFactory(plain))
+        wanted.append(
+            Wanted(
+                "reverse" + suffix,
+                description,
+                plain,
+                lambda: _plain_factories(plain, wrap),
+            )
+        )
+    return wanted
+
+
+def _plain_factories(ctx: ReverseContext, wrap: Callable[[Any], Any]) -> tuple[Any, Any]:
+    inner = ReverseFactory(ctx)
+    return wrap(inner), inner
+
+
+def _tls_wanted(
+    ctx: ReverseContext, description: str, wrap: Callable[[Any], Any], suffix: str
+) -> Wanted:
+    """A TLS port whose certificates a reload swaps in place."""
+
+    def make() -> tuple[Any, Any]:
+        holder = ReloadableCertificates(ctx.certificates)
+        inner = ReverseFactory(ctx)
+        inner.certificates = holder
+        tls = TLSMemoryBIOFactory(holder.options(), False, inner)  # type: ignore[arg-type]
+        return wrap(tls), inner
+
+    def update(entry: Any) -> None:
+        entry.inner.certificates.store = ctx.certificates
+
+    return Wanted("reverse-tls" + suffix, description, ctx, make, update)
+
+
+def _proxy_header_wrapper(config: Config, ctx: ReverseContext) -> Callable[[Any], Any]:
+    reactor, timeout = ctx.reactor, config.proxyhub.header_timeout
+    return lambda factory: ProxyHeaderFactory(factory, reactor, timeout)
+
+
+def _no_wrapper(factory: Any) -> Any:
+    return factory

@@ -1,8 +1,17 @@
-"""Wiring: build the listeners, pool, resolver and logs from a config, for twistd.
+"""The process: shared state, ports, signals, reload and graceful stop, for twistd.
 
 ``make_service(path)`` is what the twistd plugin calls.  A bad config is
 reported (every problem, with file, section and key) and twistd exits 1
-before any port is bound.
+before any port is bound.  Signals:
+
+- SIGHUP: reload.  The file is read and validated; if anything is wrong the
+  old config stays and every problem is logged.  Otherwise new requests use
+  the new config at once, while requests, tunnels and WebSockets in flight
+  carry on; ports are bound and unbound to match, certificates and the
+  htpasswd file are read again, and the log says what changed.
+- SIGTERM / SIGINT: stop accepting, close idle connections, give in-flight
+  work ``drain_timeout``, exit 0.  A second signal exits at once.
+- SIGUSR1: reopen the access log file (for logrotate).
 """
 
 from __future__ import annotations
@@ -14,23 +23,21 @@ import threading
 from typing import Any
 
 from twisted.application.service import MultiService
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
+from .admin_wiring import admin_wanted
 from .config import Config, ConfigError, load_config
-from .forward_wiring import forward_context
 from .http import Limits
-from .net.context import ForwardContext
+from .listeners import BindError, ListenerSet
 from .net.deadlines import DeadlineSweeper, sweep_tick
-from .net.forward import ForwardFactory
 from .net.registry import ConnectionRegistry
 from .net.resolver import Resolver
-from .net.tls import CertificateError
 from .net.upstream import OriginPool
 from .observe.accesslog import AccessLog, open_access_log
-from .policy.access import AccessPolicy
-from .policy.htpasswd import HtpasswdError
-from .reverse_wiring import listen_reverse, reverse_contexts, start_health_checks
+from .observe.metrics import Metrics
+from .reverse_wiring import start_health_checks
+from .wiring import Plan, PlanError, config_changes, learn_own_addresses, make_plan
 
 log = Logger()
 
@@ -48,52 +55,85 @@ class ProxyhubService(MultiService):
         super().__init__()
         self.config = config
         self.reactor = reactor
-        self.ports: list[Any] = []
         self.access_log: AccessLog | None = None
         s = config.proxyhub
-        self.sweeper = DeadlineSweeper(
-            reactor,
-            sweep_tick(
-                [
-                    s.header_timeout,
-                    s.idle_timeout,
-                    s.read_timeout,
-                    s.tunnel_idle_timeout,
-                    s.half_close_timeout,
-                ]
-            ),
-        )
+        timeouts = [s.header_timeout, s.idle_timeout, s.read_timeout]
+        timeouts += [s.tunnel_idle_timeout, s.half_close_timeout]
+        self.sweeper = DeadlineSweeper(reactor, sweep_tick(timeouts))
         response_limits = Limits(65536, s.max_header_size, s.max_headers, 0)
         self.pool = OriginPool(
             reactor, self.sweeper, response_limits, s.connect_timeout, s.idle_timeout
         )
         self.resolver = Resolver(reactor)
-        self.forward_ctx: ForwardContext | None = None
         self.registry = ConnectionRegistry(reactor, s.max_connections)
-        self._stopping = False
+        self.metrics = Metrics()
+        self.registry.metrics = self.metrics
+        self.listeners = ListenerSet(reactor, self.registry)
+        self.plan: Plan | None = None
         self.health_checkers: list[Any] = []
+        self._stopping = False
+        self._reloading = False
+
+    # -- start ----------------------------------------------------------------
+    def _shared(self, config: Config) -> dict[str, Any]:
+        """What every context shares; survives reloads."""
+        return {
+            "reactor": self.reactor,
+            "pool": self.pool,
+            "resolver": self.resolver,
+            "sweeper": self.sweeper,
+            "limits": limits_from(config),
+            "access_log": self.access_log,
+            "registry": self.registry,
+            "metrics": self.metrics,
+        }
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
         self.access_log = open_access_log(self.config.proxyhub)
-        if self.config.forward is not None:
-            self._listen_forward()
-        if self.config.reverse is not None:
-            self._listen_reverse()
+        try:
+            plan = make_plan(self.config, self._shared(self.config))
+        except PlanError as e:
+            self._exit_on_start(str(e))
+        wanted = plan.wanted + admin_wanted(self, plan)
+        for w in wanted:
+            try:
+                entry = self.listeners.bind(w)
+            except BindError as e:
+                self._exit_on_start(str(e))
+            log.info("proxyhub listening on {address}", address=entry.port.getHost())
+        self._adopt(plan)
         self.sweeper.start()
-        self.reactor.callWhenRunning(self._install_stop_signals)
+        self.reactor.callWhenRunning(self._install_signals)
 
-    def _install_stop_signals(self) -> None:
-        """SIGTERM/SIGINT: drain and exit 0; a second one exits at once.
+    def _exit_on_start(self, message: str) -> Any:
+        self.listeners.unbind_all()
+        sys.stderr.write(f"proxyhub: {message}\n")
+        raise SystemExit(1)
 
-        Twisted's own handlers re-raise the signal at exit (status -15); an
-        operator's orderly stop is not a failure, so we take them over.
+    def _adopt(self, plan: Plan) -> None:
+        """Make ``plan`` the running one: own addresses, health checks."""
+        learn_own_addresses(plan, self.listeners.ports("forward", "socks"))
+        for checker in self.health_checkers:
+            checker.stop()
+        self.health_checkers = start_health_checks(plan.reverse) if plan.reverse else []
+        self.plan = plan
+        self.config = plan.config
+
+    # -- signals --------------------------------------------------------------
+    def _install_signals(self) -> None:
+        """Take over SIGTERM/SIGINT (exit 0 after draining), SIGHUP and SIGUSR1.
+
+        Twisted's own stop handlers re-raise the signal at exit (status -15);
+        an operator's orderly stop is not a failure.
         """
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 signal.signal(signum, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_reload_signal)
+        signal.signal(signal.SIGUSR1, self._on_reopen_signal)
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         if self._stopping:
@@ -102,80 +142,77 @@ class ProxyhubService(MultiService):
         log.info("proxyhub received {signal}, stopping", signal=signal.Signals(signum).name)
         self.reactor.callFromThread(self.reactor.stop)
 
-    def _forward_shared(self) -> dict[str, Any]:
-        """What every forward and SOCKS listener shares across reloads."""
-        return {
-            "reactor": self.reactor,
-            "pool": self.pool,
-            "resolver": self.resolver,
-            "sweeper": self.sweeper,
-            "limits": limits_from(self.config),
-            "access_log": self.access_log,
-            "registry": self.registry,
-        }
+    def _on_reload_signal(self, signum: int, frame: Any) -> None:
+        self.reactor.callFromThread(self.reload)
 
-    def _listen_forward(self) -> None:
-        fwd = self.config.forward
-        assert fwd is not None
+    def _on_reopen_signal(self, signum: int, frame: Any) -> None:
+        self.reactor.callFromThread(self._reopen_access_log)
+
+    def _reopen_access_log(self) -> None:
+        if self.access_log is not None:
+            self.access_log.reopen()
+            log.info("proxyhub reopened the access log")
+
+    # -- reload ---------------------------------------------------------------
+    def reload(self) -> Deferred[bool]:
+        """Read the config again and apply it; fires True if applied, False if refused."""
+        if self._reloading or self._stopping:
+            log.warn("proxyhub reload ignored: already reloading or stopping")
+            return succeed(False)
         try:
-            ctx = forward_context(self.config, self._forward_shared())
-        except HtpasswdError as e:
-            sys.stderr.write(f"proxyhub: auth_file: {e}\n")
-            raise SystemExit(1) from None
-        factory = ForwardFactory(ctx)
-        own: set[tuple[str, int]] = set()
-        for description in fwd.listen:
-            port = self._listen(description, factory)
-            address = port.getHost()
-            own.add((address.host, address.port))
-        ctx.policy = AccessPolicy.from_settings(fwd, own_addresses=frozenset(own))
-        self.forward_ctx = ctx
-
-    def _listen_reverse(self) -> None:
-        shared = {
-            "reactor": self.reactor,
-            "settings": self.config.proxyhub,
-            "sweeper": self.sweeper,
-            "limits": limits_from(self.config),
-            "access_log": self.access_log,
-            "name": self.config.proxyhub.name,
-            "registry": self.registry,
-            "pool": self.pool,
-            "resolver": self.resolver,
-        }
+            config = load_config(self.config.path)
+        except ConfigError as e:
+            return succeed(self._refuse_reload(e.problems))
+        old_log = self.access_log
+        self._switch_access_log(config)
         try:
-            contexts = reverse_contexts(self.config, shared)
-        except CertificateError as e:
-            self._stop_ports()
-            sys.stderr.write(f"proxyhub: certificates: {e}\n")
-            raise SystemExit(1) from None
-        listen_reverse(self.config, contexts, self._listen)
-        self.health_checkers = start_health_checks(contexts)
+            plan = make_plan(config, self._shared(config))
+        except PlanError as e:
+            self._restore_access_log(old_log)
+            return succeed(self._refuse_reload([str(e)]))
+        self._reloading = True
+        wanted = plan.wanted + admin_wanted(self, plan)
+        synced = self.listeners.sync(wanted)
+        return synced.addCallback(self._reloaded, plan, old_log)
 
-    def _listen(self, description: str, factory: Any) -> Any:
-        endpoint = serverFromString(self.reactor, description)
-        result: list[Any] = []
-        endpoint.listen(factory).addBoth(result.append)
-        outcome = result[0] if result else None
-        if outcome is None or hasattr(outcome, "getErrorMessage"):
-            reason = outcome.getErrorMessage() if outcome is not None else "did not start"
-            self._stop_ports()
-            sys.stderr.write(f"proxyhub: cannot listen on {description}: {reason}\n")
-            raise SystemExit(1)
-        self.ports.append(outcome)
-        self.registry.ports.append(outcome)
-        log.info("proxyhub listening on {address}", address=outcome.getHost())
-        return outcome
+    def _refuse_reload(self, problems: list[str]) -> bool:
+        log.error(
+            "proxyhub reload refused, keeping the old config:\n{problems}",
+            problems="\n".join(problems),
+        )
+        return False
 
-    def _stop_ports(self) -> None:
-        for port in self.ports:
-            port.stopListening()
-        self.ports = []
+    def _switch_access_log(self, config: Config) -> None:
+        old, new = self.config.proxyhub, config.proxyhub
+        if (old.access_log, old.access_log_format) != (new.access_log, new.access_log_format):
+            self.access_log = open_access_log(new)
 
+    def _restore_access_log(self, old: AccessLog | None) -> None:
+        if self.access_log is not old and self.access_log is not None:
+            self.access_log.close()
+        self.access_log = old
+
+    def _reloaded(self, port_changes: list[str], plan: Plan, old_log: AccessLog | None) -> bool:
+        self._reloading = False
+        changes = config_changes(self.config, plan.config)
+        self._adopt(plan)
+        settings = plan.config.proxyhub
+        self.registry.max_connections = settings.max_connections
+        self.pool.connect_timeout, self.pool.idle_timeout = (
+            settings.connect_timeout,
+            settings.idle_timeout,
+        )
+        if old_log is not None and old_log is not self.access_log:
+            # requests in flight still write to it until they finish
+            self.reactor.callLater(settings.drain_timeout, old_log.close)
+        lines = changes + port_changes or ["nothing changed"]
+        log.info("proxyhub reloaded: {changes}", changes="\n".join(lines))
+        return True
+
+    # -- stop -----------------------------------------------------------------
     def stopService(self) -> Any:
         """Stop accepting, let in-flight work finish within drain_timeout, then clean up."""
-        self._stop_ports()
-        self.registry.ports = []
+        self.listeners.unbind_all()
         log.info("proxyhub draining {n} connections", n=len(self.registry.live))
         drained = self.registry.drain(self.config.proxyhub.drain_timeout)
         drained.addCallback(lambda _: self._after_drain())

@@ -36,3 +36,5 @@ class ForwardContext:
     auth: Any = None  # an Authenticator when auth_file is set
     parents: Any = None  # a ParentSelector when parent is set
     pac_direct: tuple[str, ...] = ()  # host patterns the PAC file sends DIRECT
+    socks_ports: frozenset[int] | None = None  # [socks] ports; None = any
+    metrics: Any = None  # the process's Metrics

@@ -50,7 +50,10 @@ async def _direct(ctx: Any, authority: Authority, end: Any) -> Any:
     try:
         return await connect_to(ctx.reactor, host, port, ctx.settings.connect_timeout, end)
     except Exception:
-        raise describe_connect_failure(authority.netloc, Failure()) from None
+        failure = Failure()
+        if ctx.metrics is not None:
+            ctx.metrics.connect_failed(ctx.listener, choice.label)
+        raise describe_connect_failure(authority.netloc, failure) from None
 
 
 async def _through_parents(ctx: Any, authority: Authority, end: Any) -> Any:
@@ -63,6 +66,8 @@ async def _through_parents(ctx: Any, authority: Authority, end: Any) -> Any:
                 ctx.reactor, addresses[0], parent.port, ctx.settings.connect_timeout, end
             )
         except Exception:
+            if ctx.metrics is not None:
+                ctx.metrics.connect_failed(ctx.listener, f"parent {label}")
             ctx.parents.failed(parent)
             last = f"{label}: {describe_connect_failure(label, Failure()).detail}"
             continue

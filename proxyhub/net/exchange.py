@@ -111,6 +111,8 @@ class Exchange:
             return
         assert self.choice is not None
         self.tried.append(self.choice)
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.connect_failed(self.ctx.listener, self.choice.label)
         outcome = self.route.connect_failed(self.choice, failure)
         if outcome is None:
             self._choose(fresh=False)

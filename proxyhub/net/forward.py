@@ -160,4 +160,6 @@ class ForwardFactory(Factory):
         self.ctx = ctx
 
     def buildProtocol(self, addr: Any) -> ForwardProtocol:
-        return ForwardProtocol(self.ctx)
+        proto = ForwardProtocol(self.ctx)
+        proto.source = self
+        return proto

@@ -15,6 +15,8 @@ from twisted.internet.defer import Deferred, succeed
 class Drainable(Protocol):
     """A client connection that can be asked to finish up and close."""
 
+    ctx: Any
+
     def drain(self) -> None: ...
 
     def abort(self) -> None: ...
@@ -30,10 +32,13 @@ class ConnectionRegistry:
         self.live: set[Drainable] = set()
         self._accepting = True
         self._drained: Deferred[None] | None = None
+        self.metrics: Any = None  # counts connections per listener when set
 
     def opened(self, conn: Drainable) -> None:
         """A client connected."""
         self.live.add(conn)
+        if self.metrics is not None:
+            self.metrics.connection_opened(conn.ctx.listener)
         if self._accepting and len(self.live) >= self.max_connections:
             self._accepting = False
             for port in self.ports:
@@ -41,6 +46,8 @@ class ConnectionRegistry:
 
     def closed(self, conn: Drainable) -> None:
         """A client connection is gone."""
+        if conn in self.live and self.metrics is not None:
+            self.metrics.connection_closed(conn.ctx.listener)
         self.live.discard(conn)
         if not self._accepting and self._drained is None and len(self.live) < self.max_connections:
             self._accepting = True

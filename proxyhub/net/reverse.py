@@ -56,6 +56,7 @@ class ReverseContext:
     certificates: Any = None
     hsts_line: bytes = b""  # a Strict-Transport-Security field line, on TLS listeners only
     extra: dict[str, Any] = field(default_factory=dict)
+    metrics: Any = None  # the process's Metrics
 
 
 class ReverseRoute:
@@ -93,6 +94,11 @@ class ReverseRoute:
     def _unresolved(self, backend: Any, failure: Failure) -> Choice:
         self.backends.report_failure(backend)
         raise RouteFailure(502, f"Backend {backend_label(backend)} does not resolve.")
+
+    @property
+    def host_label(self) -> str:
+        """The virtual host (section name) this request matched, as counted in the metrics."""
+        return str(self.backends.route.section)
 
     def connect_failed(self, choice: Choice, failure: Failure) -> RouteFailure | None:
         self.backends.report_failure(choice.backend)
@@ -205,6 +211,9 @@ class ReverseFactory(Factory):
 
     def __init__(self, ctx: ReverseContext) -> None:
         self.ctx = ctx
+        self.certificates: Any = None  # a TLS listener's ReloadableCertificates
 
     def buildProtocol(self, addr: Any) -> ReverseProtocol:
-        return ReverseProtocol(self.ctx)
+        proto = ReverseProtocol(self.ctx)
+        proto.source = self
+        return proto

@@ -104,6 +104,11 @@ class ForwardRoute:
             raise RouteFailure(502, f"The name {self.authority.host} does not resolve.")
         raise RouteFailure(502, "Name resolution failed.")
 
+    @property
+    def host_label(self) -> str:
+        """The host this request is for, as counted in the metrics."""
+        return self.authority.host
+
     def connect_failed(self, choice: Choice, failure: Failure) -> RouteFailure | None:
         return describe_connect_failure(self.authority.netloc, failure)
 

@@ -68,6 +68,7 @@ class HTTPServerProtocol(Protocol):
         self.gate: ReadGate = ReadGate(None)
         self.exchange: Exchange | LocalReply | Any = None
         self.user: str | None = None
+        self.source: Any = None  # the factory: its ctx changes on reload
         self.splice: Splice | None = None
         self.client_ip = "?"
         self.client_allowed = True
@@ -230,8 +231,10 @@ class HTTPServerProtocol(Protocol):
 
     # -- a request head ---------------------------------------------------------
     def _on_head(self, head: RequestHead) -> None:
-        if self.ctx.access_log is not None:
-            self._request_started = self.ctx.reactor.seconds()
+        source = self.source
+        if source is not None and source.ctx is not self.ctx:
+            self.ctx = source.ctx  # reloaded: new requests use the new configuration
+        self._request_started = self.ctx.reactor.seconds()
         if head.has_body:
             self._set_deadline(BODY, self.ctx.settings.idle_timeout)
         else:
@@ -331,8 +334,9 @@ class HTTPServerProtocol(Protocol):
 
     def exchange_finished(self, exchange: Exchange, status: int, *, abort: bool = False) -> None:
         """Called by an exchange when its response is complete (or given up)."""
-        if self.ctx.access_log is not None:
-            self.log_request(exchange.req, status, exchange.bytes_out, exchange.upstream_addr)
+        self.log_request(
+            exchange.req, status, exchange.bytes_out, exchange.upstream_addr, exchange.route
+        )
         self.exchange = None
         if abort or exchange.close_after:
             self.phase = CLOSING
@@ -355,14 +359,26 @@ class HTTPServerProtocol(Protocol):
 
     # -- logging ----------------------------------------------------------------
     def log_request(
-        self, head: RequestHead | None, status: int, bytes_out: int, upstream: str | None
+        self,
+        head: RequestHead | None,
+        status: int,
+        bytes_out: int,
+        upstream: str | None,
+        route: Any = None,
     ) -> None:
-        """Write one access-log line for a finished request."""
-        log = self.ctx.access_log
+        """Count a finished request in the metrics and write its access-log line."""
+        ctx = self.ctx
+        now = ctx.reactor.seconds()
+        started = self._request_started or now
+        metrics = ctx.metrics
+        if metrics is not None:
+            host = route.host_label if route is not None else "-"
+            metrics.request_done(
+                ctx.listener, host, status, self._request_bytes, bytes_out, now - started
+            )
+        log = ctx.access_log
         if log is None:
             return
-        now = self.ctx.reactor.seconds()
-        started = self._request_started or now
         log.log(
             AccessRecord(
                 ts=started,

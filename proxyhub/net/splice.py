@@ -54,6 +54,8 @@ class Splice:
             self.down.gate.resume("in-flight")
         self._touch()
         self.ctx.sweeper.watch(self)
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.tunnel_opened(self.ctx.listener)
 
     # -- data -------------------------------------------------------------------
     def _touch(self) -> None:
@@ -148,10 +150,20 @@ class Splice:
         self._log()
 
     def _log(self) -> None:
+        now = self.ctx.reactor.seconds()
+        metrics = self.ctx.metrics
+        if metrics is not None:
+            listener = self.ctx.listener
+            if self.origin is not None:
+                metrics.tunnel_closed(listener)
+            host = self.target.rpartition(":")[0].strip("[]") or self.target
+            seconds = now - self.started
+            metrics.request_done(
+                listener, host, self.status, self.bytes_in, self.bytes_out, seconds
+            )
         log = self.ctx.access_log
         if log is None:
             return
-        now = self.ctx.reactor.seconds()
         log.log(
             AccessRecord(
                 ts=self.started,

@@ -210,3 +210,27 @@ def client_tls(host: str, route: Any) -> Any:
     if not route.tls_verify:
         return CertificateOptions(raiseMinimumTo=TLSVersion.TLSv1_2)
     return optionsForClientTLS(host, trustRoot=_trust_root(route.ca_file))
+
+
+class ReloadableCertificates:
+    """The SNI selection of one TLS listener, whose certificates a reload can replace.
+
+    The listener's default context (for clients without SNI, or naming no
+    configured host) is fixed when it is bound; after a reload such clients
+    are switched to the new store's default through the SNI callback.
+    """
+
+    def __init__(self, store: CertificateStore) -> None:
+        self.first = self.store = store
+
+    def context_for(self, server_name: bytes | None) -> SSL.Context | None:
+        """The context to switch to: the current store's match, else its default."""
+        context = self.store.context_for(server_name)
+        if context is None and self.store is not self.first:
+            return self.store._default
+        return context
+
+    def options(self) -> CertificateOptions:
+        """Connection options for the listener: the first store's default plus SNI switching."""
+        first = self.first.certificates[0]
+        return certificate_options(first, contextForServerName=self.context_for)

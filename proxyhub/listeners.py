@@ -1,0 +1,125 @@
+"""The listening ports of one process, kept in step with the configuration across reloads.
+
+Each port is known by its kind (``forward``, ``socks``, ``reverse``,
+``reverse-tls``, ``admin``) and endpoint description.  On reload a port that
+is still wanted keeps its socket and gets the new context (connections read
+it at their next request); a port no longer wanted stops listening; a new
+one is bound.  Binding errors are reported, never raised mid-reload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
+from twisted.internet.endpoints import serverFromString
+
+ListenerKey = tuple[str, str]
+
+
+@dataclass
+class Wanted:
+    """A port the configuration asks for: ``make`` builds (outer factory, inner factory).
+
+    The inner factory carries ``ctx``; the outer one is what is bound (it may
+    wrap the inner one in TLS or the PROXY protocol).  ``update`` is called
+    instead of rebinding when the port already exists.
+    """
+
+    kind: str
+    description: str
+    ctx: Any
+    make: Callable[[], tuple[Any, Any]]
+    update: Callable[[Any], None] | None = None
+
+    @property
+    def key(self) -> ListenerKey:
+        return (self.kind, self.description)
+
+
+@dataclass
+class Listening:
+    """One bound port and the factory whose ``ctx`` a reload replaces."""
+
+    port: Any
+    inner: Any
+    outer: Any
+
+
+class BindError(Exception):
+    """A port could not be bound; the message names the endpoint and the reason."""
+
+
+def bind_now(reactor: Any, description: str, factory: Any) -> Any:
+    """Listen on ``description`` and return the port, or raise :class:`BindError`."""
+    endpoint = serverFromString(reactor, description)  # type: ignore[no-untyped-call]
+    result: list[Any] = []
+    endpoint.listen(factory).addBoth(result.append)
+    outcome = result[0] if result else None
+    if outcome is None or hasattr(outcome, "getErrorMessage"):
+        reason = outcome.getErrorMessage() if outcome is not None else "did not start"
+        raise BindError(f"cannot listen on {description}: {reason}")
+    return outcome
+
+
+class ListenerSet:
+    """Every port of the process, by (kind, description)."""
+
+    def __init__(self, reactor: Any, registry: Any) -> None:
+        self.reactor = reactor
+        self.registry = registry
+        self.active: dict[ListenerKey, Listening] = {}
+
+    def ports(self, *kinds: str) -> list[Any]:
+        """The bound ports of the given kinds (all when none given)."""
+        return [entry.port for key, entry in self.active.items() if not kinds or key[0] in kinds]
+
+    def bind(self, wanted: Wanted) -> Listening:
+        """Bind one wanted port now (raises :class:`BindError`)."""
+        outer, inner = wanted.make()
+        port = bind_now(self.reactor, wanted.description, outer)
+        entry = Listening(port, inner, outer)
+        self.active[wanted.key] = entry
+        if wanted.kind != "admin":
+            self.registry.ports.append(port)
+        return entry
+
+    def unbind(self, key: ListenerKey) -> Deferred[Any]:
+        """Stop listening on one port; fires once the socket is closed."""
+        entry = self.active.pop(key)
+        if entry.port in self.registry.ports:
+            self.registry.ports.remove(entry.port)
+        return maybeDeferred(entry.port.stopListening)
+
+    def unbind_all(self) -> Deferred[Any]:
+        """Stop listening everywhere."""
+        return DeferredList([self.unbind(key) for key in list(self.active)])
+
+    def sync(self, wanted: list[Wanted]) -> Deferred[list[str]]:
+        """Make the ports match ``wanted``; fires with one line per change or problem."""
+        keys = {w.key for w in wanted}
+        removed = [key for key in self.active if key not in keys]
+        changes = [f"stopped listening on {kind} {desc}" for kind, desc in removed]
+        for w in wanted:
+            entry = self.active.get(w.key)
+            if entry is not None:
+                entry.inner.ctx = w.ctx
+                if w.update is not None:
+                    w.update(entry)
+        stopping = DeferredList([self.unbind(key) for key in removed]) if removed else succeed([])
+        return stopping.addCallback(lambda _: changes + self._bind_new(wanted))
+
+    def _bind_new(self, wanted: list[Wanted]) -> list[str]:
+        lines = []
+        for w in wanted:
+            if w.key in self.active:
+                continue
+            try:
+                entry = self.bind(w)
+            except BindError as e:
+                lines.append(f"problem: {e}")
+                continue
+            lines.append(f"listening on {w.kind} {entry.port.getHost()}")
+        return lines
