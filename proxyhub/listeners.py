@@ -9,12 +9,15 @@ one is bound.  Binding errors are reported, never raised mid-reload.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.endpoints import serverFromString
+
+from .config.values import split_description
 
 ListenerKey = tuple[str, str]
 
@@ -52,8 +55,17 @@ class BindError(Exception):
     """A port could not be bound; the message names the endpoint and the reason."""
 
 
-def bind_now(reactor: Any, description: str, factory: Any) -> Any:
-    """Listen on ``description`` and return the port, or raise :class:`BindError`."""
+def bind_now(reactor: Any, description: str, factory: Any, reuse_port: bool = False) -> Any:
+    """Listen on ``description`` and return the port, or raise :class:`BindError`.
+
+    With ``reuse_port`` (worker processes) ``tcp:``/``tcp6:`` ports are bound
+    with SO_REUSEPORT, so every worker has its own socket on the same address
+    and the kernel spreads connections over them.
+    """
+    if reuse_port:
+        adopted = bind_reuse_port(reactor, description, factory)
+        if adopted is not None:
+            return adopted
     endpoint = serverFromString(reactor, description)  # type: ignore[no-untyped-call]
     result: list[Any] = []
     endpoint.listen(factory).addBoth(result.append)
@@ -64,12 +76,39 @@ def bind_now(reactor: Any, description: str, factory: Any) -> Any:
     return outcome
 
 
+def bind_reuse_port(reactor: Any, description: str, factory: Any) -> Any:
+    """A ``tcp:``/``tcp6:`` port bound with SO_REUSEPORT, or None for other endpoint kinds."""
+    words = split_description(description)
+    if len(words) == 1 and words[0].isdigit():
+        words = ["tcp", words[0]]
+    if not words or words[0] not in ("tcp", "tcp6"):
+        return None
+    named = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+    positional = [w for w in words[1:] if "=" not in w]
+    port = int(positional[0] if positional else named.get("port", "0"))
+    family = socket.AF_INET6 if words[0] == "tcp6" else socket.AF_INET
+    interface = named.get("interface", "::" if family == socket.AF_INET6 else "")
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((interface, port))
+        sock.listen(int(named.get("backlog", "50")))
+        sock.setblocking(False)
+        return reactor.adoptStreamPort(sock.fileno(), family, factory)
+    except OSError as e:
+        raise BindError(f"cannot listen on {description}: {e.strerror or e}") from None
+    finally:
+        sock.close()  # the reactor holds its own duplicate
+
+
 class ListenerSet:
     """Every port of the process, by (kind, description)."""
 
-    def __init__(self, reactor: Any, registry: Any) -> None:
+    def __init__(self, reactor: Any, registry: Any, reuse_port: bool = False) -> None:
         self.reactor = reactor
         self.registry = registry
+        self.reuse_port = reuse_port
         self.active: dict[ListenerKey, Listening] = {}
 
     def ports(self, *kinds: str) -> list[Any]:
@@ -79,7 +118,7 @@ class ListenerSet:
     def bind(self, wanted: Wanted) -> Listening:
         """Bind one wanted port now (raises :class:`BindError`)."""
         outer, inner = wanted.make()
-        port = bind_now(self.reactor, wanted.description, outer)
+        port = bind_now(self.reactor, wanted.description, outer, self.reuse_port)
         entry = Listening(port, inner, outer)
         self.active[wanted.key] = entry
         if wanted.kind != "admin":

@@ -51,10 +51,11 @@ def limits_from(config: Config) -> Limits:
 class ProxyhubService(MultiService):
     """Every listener of one config, on one reactor."""
 
-    def __init__(self, config: Config, reactor: Any) -> None:
+    def __init__(self, config: Config, reactor: Any, worker: int | None = None) -> None:
         super().__init__()
         self.config = config
         self.reactor = reactor
+        self.worker = worker  # this process's index under a supervisor, None when alone
         self.access_log: AccessLog | None = None
         s = config.proxyhub
         timeouts = [s.header_timeout, s.idle_timeout, s.read_timeout]
@@ -68,7 +69,7 @@ class ProxyhubService(MultiService):
         self.registry = ConnectionRegistry(reactor, s.max_connections)
         self.metrics = Metrics()
         self.registry.metrics = self.metrics
-        self.listeners = ListenerSet(reactor, self.registry)
+        self.listeners = ListenerSet(reactor, self.registry, reuse_port=worker is not None)
         self.plan: Plan | None = None
         self.health_checkers: list[Any] = []
         self._stopping = False
@@ -95,8 +96,7 @@ class ProxyhubService(MultiService):
             plan = make_plan(self.config, self._shared(self.config))
         except PlanError as e:
             self._exit_on_start(str(e))
-        wanted = plan.wanted + admin_wanted(self, plan)
-        for w in wanted:
+        for w in self._wanted(plan):
             try:
                 entry = self.listeners.bind(w)
             except BindError as e:
@@ -105,6 +105,10 @@ class ProxyhubService(MultiService):
         self._adopt(plan)
         self.sweeper.start()
         self.reactor.callWhenRunning(self._install_signals)
+
+    def _wanted(self, plan: Plan) -> list[Any]:
+        """Every port of ``plan``; the admin site is the supervisor's when there are workers."""
+        return plan.wanted + (admin_wanted(self, plan) if self.worker is None else [])
 
     def _exit_on_start(self, message: str) -> Any:
         self.listeners.unbind_all()
@@ -171,8 +175,7 @@ class ProxyhubService(MultiService):
             self._restore_access_log(old_log)
             return succeed(self._refuse_reload([str(e)]))
         self._reloading = True
-        wanted = plan.wanted + admin_wanted(self, plan)
-        synced = self.listeners.sync(wanted)
+        synced = self.listeners.sync(self._wanted(plan))
         return synced.addCallback(self._reloaded, plan, old_log)
 
     def _refuse_reload(self, problems: list[str]) -> bool:
@@ -228,8 +231,11 @@ class ProxyhubService(MultiService):
         return super().stopService()
 
 
-def make_service(path: str, reactor: Any = None) -> ProxyhubService:
-    """Load ``path`` and build the service; exit 1 with every problem when invalid."""
+def make_service(path: str, reactor: Any = None) -> MultiService:
+    """Load ``path`` and build the service (a worker supervisor when ``workers`` > 1).
+
+    Exits 1 with every problem when the config is invalid.
+    """
     try:
         config = load_config(path)
     except ConfigError as e:
@@ -239,4 +245,8 @@ def make_service(path: str, reactor: Any = None) -> ProxyhubService:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
+    if config.proxyhub.workers > 1:
+        from .workers import Supervisor
+
+        return Supervisor(config, reactor)
     return ProxyhubService(config, reactor)

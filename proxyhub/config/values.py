@@ -310,7 +310,7 @@ def endpoint(text: str) -> str:
 
 def endpoint_port(text: str) -> int | None:
     """The port a ``tcp:``/``tcp6:``/``ssl:`` (or bare ``PORT``) description listens on."""
-    words = _split_description(text)
+    words = split_description(text)
     if len(words) == 1 and _INTEGER.fullmatch(words[0]):
         return int(words[0])
     if not words or words[0] not in _PORT_ENDPOINTS:
@@ -321,7 +321,7 @@ def endpoint_port(text: str) -> int | None:
     return int(port) if port is not None else None
 
 
-def _split_description(text: str) -> list[str]:
+def split_description(text: str) -> list[str]:
     """Split an endpoint description at unescaped colons, removing the backslash escapes."""
     words: list[str] = []
     current: list[str] = []
