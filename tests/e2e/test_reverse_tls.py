@@ -151,3 +151,73 @@ def test_stalled_handshake_is_cut_at_tls_handshake_timeout(
         with contextlib.suppress(ConnectionResetError):  # a reset is as good as a FIN here
             assert s.recv(1024) == b""
         assert time.monotonic() - started < 3
+
+
+def test_proxy_protocol_before_tls_closes_promptly(
+    start_proxy,
+    pki: Path,
+    origin: Origin,  # type: ignore[no-untyped-def]
+) -> None:
+    """PROXY header, then TLS: Connection: close ends with close_notify and EOF at once."""
+    import socket
+    import ssl
+    import time
+
+    p = start_proxy(
+        sections={
+            "reverse": {
+                "listen": "tcp:{port}:interface=127.0.0.1",
+                "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
+                "certificates": str(pki / "certs" / "*.pem"),
+                "proxy_protocol": "yes",
+            },
+            "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
+        },
+        idle_timeout="30s",
+    )
+    raw = socket.create_connection(("127.0.0.1", p.tls_port), timeout=10)
+    raw.sendall(b"PROXY TCP4 203.0.113.9 127.0.0.1 40000 443\r\n")
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    with context.wrap_socket(raw, server_hostname="a.test") as tls:
+        tls.sendall(b"GET /hello HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        started, data = time.monotonic(), b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    assert data.endswith(b"hello from origin\n")
+    assert time.monotonic() - started < 5
+    assert p.wait_log("203.0.113.9 ")
+
+
+def test_sighup_reloads_certificates(
+    start_proxy,
+    tmp_path: Path,
+    pki: Path,
+    origin: Origin,  # type: ignore[no-untyped-def]
+) -> None:
+    """A certificate file replaced on disk is served after SIGHUP, for new handshakes."""
+    import shutil
+    import signal
+    import time
+
+    certs = tmp_path / "live"
+    certs.mkdir()
+    shutil.copy(pki / "certs" / "a.pem", certs / "site.pem")
+    p = start_proxy(
+        sections={
+            "reverse": {
+                "listen": "tcp:{port}:interface=127.0.0.1",
+                "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
+                "certificates": str(certs / "*.pem"),
+            },
+            "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
+        }
+    )
+    before = s_client(p, "-servername", "x.b.test")
+    shutil.copy(pki / "certs" / "b.pem", certs / "site.pem")
+    p.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "proxyhub reloaded" not in p.stderr_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = s_client(p, "-servername", "x.b.test")
+    assert "CN = a.test" in before
+    assert "CN = *.b.test" in after
