@@ -135,3 +135,39 @@ def _accepts(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_twistd_logfile_and_syslog_options(tmp_path: Path, origin: Origin) -> None:
+    """twistd --logfile writes the proxy's log there; --syslog starts and serves too."""
+    import subprocess
+    import sys
+
+    from .conftest import render_ini, wait_listening
+
+    for option in (f"--logfile={tmp_path / 'proxy.log'}", "--syslog"):
+        port = free_port()
+        ini = tmp_path / f"p{port}.ini"
+        ini.write_text(render_ini({"forward": {"listen": f"tcp:{port}:interface=127.0.0.1",
+                                               "deny_destinations": ""}}))  # fmt: skip
+        run = "from twisted.scripts.twistd import run; run()"
+        argv = [
+            sys.executable,
+            "-c",
+            run,
+            "-n",
+            "--pidfile=",
+            option,
+            "proxyhub",
+            "--config",
+            str(ini),
+        ]
+        proc = subprocess.Popen(
+            argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            wait_listening(port, proc)
+            assert curl("-x", f"http://127.0.0.1:{port}", origin.url("/hello")).returncode == 0
+        finally:
+            proc.terminate()
+            assert proc.wait(10) == 0
+    assert "proxyhub listening on" in (tmp_path / "proxy.log").read_text()
