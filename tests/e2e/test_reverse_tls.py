@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -195,7 +197,6 @@ def test_sighup_reloads_certificates(
     origin: Origin,  # type: ignore[no-untyped-def]
 ) -> None:
     """A certificate file replaced on disk is served after SIGHUP, for new handshakes."""
-    import shutil
     import signal
     import time
 
@@ -221,3 +222,23 @@ def test_sighup_reloads_certificates(
     after = s_client(p, "-servername", "x.b.test")
     assert "CN = a.test" in before
     assert "CN = *.b.test" in after
+
+
+@pytest.mark.skipif(shutil.which("testssl") is None, reason="testssl.sh is not installed")
+def test_testssl_finds_the_intermediate_profile(tls_front: Proxy, tmp_path: Path) -> None:
+    """testssl.sh: only TLS 1.2/1.3, and only AEAD ciphers among its cipher categories."""
+    report = tmp_path / "testssl.json"
+    subprocess.run(
+        ["testssl", "--quiet", "--color", "0", "--protocols", "--std", "--jsonfile", str(report),
+         f"127.0.0.1:{tls_front.tls_port}"],
+        capture_output=True, timeout=240, check=False,
+    )  # fmt: skip
+    found = {item["id"]: item["finding"] for item in json.loads(report.read_text())}
+    for old in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
+        assert found[old].startswith("not offered"), (old, found[old])
+    for current in ("TLS1_2", "TLS1_3"):
+        assert found[current].startswith("offered"), (current, found[current])
+    weak = ("NULL", "aNULL", "EXPORT", "LOW", "3DES_IDEA", "AVERAGE")
+    for category in weak:
+        assert found[f"cipherlist_{category}"] == "not offered", category
+    assert found["cipherlist_STRONG"] == "offered"
