@@ -96,12 +96,7 @@ def _decided(
         return
     proto.user = None
     if result.reason != MISSING:
-        log.warn(
-            "proxy auth failed: client={client} user={user} reason={reason}",
-            client=proto.client_ip,
-            user=_quoted(result.user),
-            reason=_quoted(result.reason),
-        )
+        log_failure(proto.client_ip, result)
     realm = proto.ctx.forward.auth_realm
     refusal = Refusal(
         407,
@@ -109,6 +104,16 @@ def _decided(
         fields=((b"Proxy-Authenticate", challenge(realm)),),
     )
     proto.refuse_request(head, refusal)
+
+
+def log_failure(client: str, result: AuthResult) -> None:
+    """The one warning line per failed attempt (the fail2ban filter in etc/ matches it)."""
+    log.warn(
+        "proxy auth failed: client={client} user={user} reason={reason}",
+        client=client,
+        user=_quoted(result.user),
+        reason=_quoted(result.reason),
+    )
 
 
 def _quoted(text: str | None) -> str:

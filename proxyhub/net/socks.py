@@ -22,6 +22,7 @@ from zope.interface import implementer
 
 from ..http.target import Authority
 from ..wire.socks import ConnectRequest, NeedAuth, Reject, ReplyCode, Send, SocksServer
+from .auth import log_failure
 from .dial import dial_tunnel
 from .flow import ReadGate
 from .routes import RouteFailure
@@ -150,6 +151,8 @@ class SocksProtocol(Protocol):
             self._authenticated(result, user)
 
     def _authenticated(self, result: Any, user: str) -> None:
+        if not result.ok:
+            log_failure(self.client_ip, result)
         ok = bool(result.ok) and self.allowed
         self.user = result.user if ok else None
         for event in self.server.auth_result(ok):

@@ -56,6 +56,7 @@ def test_curl_socks5_with_user(
     assert proxy.wait_log(" sam [")
     bad = curl("--socks5", f"sam:wrong@127.0.0.1:{proxy.port}", url)
     assert bad.returncode != 0
+    assert "proxy auth failed: client=127.0.0.1" in proxy.stderr_path.read_text()
     none = curl("--socks5", f"127.0.0.1:{proxy.port}", url)
     assert none.returncode != 0
 
