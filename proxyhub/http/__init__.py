@@ -7,7 +7,6 @@ Used on both sides of the proxy: :class:`RequestReader` towards clients,
 
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .heads import Fields, RequestHead, ResponseHead, field_tokens, get_field
-from .hop import strip_hop_by_hop
 from .parse import Limits
 from .reader import END, Event, RequestReader, ResponseReader
 from .serialize import (
@@ -37,5 +36,4 @@ __all__ = [
     "reason_phrase",
     "request_head_bytes",
     "response_head_bytes",
-    "strip_hop_by_hop",
 ]

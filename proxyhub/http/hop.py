@@ -1,14 +1,12 @@
-"""Hop-by-hop header removal (RFC 9110 section 7.6.1).
+"""The hop-by-hop header names (RFC 9110 section 7.6.1) every forwarded message loses.
 
-Framing headers are dropped too: the proxy re-frames every message it
-forwards and adds Content-Length or Transfer-Encoding itself.
+Framing headers are in the set too: the proxy re-frames every message it
+forwards and adds Content-Length or Transfer-Encoding itself.  The header
+rewriters (``policy/forward_headers.py``, ``policy/reverse_headers.py``)
+remove these, and those named in Connection, from the raw field block.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
-
-from .heads import Fields
 
 HOP_BY_HOP = frozenset(
     {
@@ -24,14 +22,3 @@ HOP_BY_HOP = frozenset(
         b"content-length",
     }
 )
-
-
-def strip_hop_by_hop(
-    fields: Iterable[tuple[bytes, bytes]], connection: frozenset[bytes] = frozenset()
-) -> Fields:
-    """Return ``fields`` without hop-by-hop ones, those named in Connection included.
-
-    Content-Length and Transfer-Encoding go too: callers add the framing they send.
-    """
-    drop = HOP_BY_HOP | connection if connection else HOP_BY_HOP
-    return [(n, v) for n, v in fields if n.lower() not in drop]

@@ -20,7 +20,6 @@ from proxyhub.http import (
     reason_phrase,
     request_head_bytes,
     response_head_bytes,
-    strip_hop_by_hop,
 )
 
 TCHAR = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -137,45 +136,15 @@ def test_reason_phrase(status: int, reason: bytes) -> None:
     assert reason_phrase(status) == reason
 
 
-def test_strip_hop_by_hop() -> None:
-    """Hop-by-hop, framing and Connection-named fields go; the rest stay, in order."""
-    fields = [
-        (b"Host", b"h"),
-        (b"Connection", b"keep-alive, X-Secret"),
-        (b"Keep-Alive", b"timeout=5"),
-        (b"Proxy-Connection", b"keep-alive"),
-        (b"Proxy-Authorization", b"Basic eA=="),
-        (b"Proxy-Authenticate", b"Basic"),
-        (b"TE", b"trailers"),
-        (b"Trailer", b"Expires"),
-        (b"Transfer-Encoding", b"chunked"),
-        (b"Upgrade", b"websocket"),
-        (b"Content-Length", b"3"),
-        (b"x-secret", b"1"),
-        (b"Accept", b"*/*"),
-        (b"X-Secretive", b"kept"),
-        (b"Cookie", b"a=b"),
-    ]
-    kept = strip_hop_by_hop(fields, frozenset({b"keep-alive", b"x-secret"}))
-    assert kept == [
-        (b"Host", b"h"),
-        (b"Accept", b"*/*"),
-        (b"X-Secretive", b"kept"),
-        (b"Cookie", b"a=b"),
-    ]
-    assert strip_hop_by_hop(fields)[-2:] == [(b"X-Secretive", b"kept"), (b"Cookie", b"a=b")]
-    assert (b"x-secret", b"1") in strip_hop_by_hop(fields)
-
-
-def test_strip_hop_by_hop_uses_parsed_connection_tokens() -> None:
-    """The Connection tokens a RequestHead carries are what strip_hop_by_hop needs."""
+def test_connection_tokens_of_every_connection_field() -> None:
+    """A RequestHead carries the lower-cased tokens of all its Connection fields."""
     data = (
         b"GET / HTTP/1.1\r\nHost: h\r\nConnection: X-A\r\nconnection: x-b\r\n"
         b"X-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n"
     )
     head = RequestReader(Limits()).feed(data)[0]
     assert isinstance(head, RequestHead)
-    assert strip_hop_by_hop(head.fields, head.connection) == [(b"Host", b"h"), (b"X-C", b"3")]
+    assert head.connection == frozenset({b"x-a", b"x-b"})
 
 
 def test_get_field_and_field_tokens() -> None:
