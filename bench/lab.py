@@ -83,15 +83,24 @@ class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    # A supervisor that stops its own children (proxyhub with workers): SIGTERM it alone, give
+    # it this long to drain them, and only then SIGKILL the group.
+    leader_only: bool = False
+    grace: float = 5.0
 
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM the whole process group, then SIGKILL whatever is left."""
+    def stop(self, grace: float | None = None) -> None:
+        """SIGTERM the process group (or its leader), then SIGKILL whatever is left."""
         pgid = self.popen.pid  # start_new_session: the child leads its own group
+        grace = self.grace if grace is None else grace
         if self.popen.poll() is None:
-            _killpg(pgid, signal.SIGTERM)
+            if self.leader_only:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pgid, signal.SIGTERM)
+            else:
+                _killpg(pgid, signal.SIGTERM)
             try:
                 self.popen.wait(grace)
             except subprocess.TimeoutExpired:
@@ -179,7 +188,10 @@ class Lab:
             server = STARTERS[name](self)
         except StartError as e:
             self.failures[name] = str(e).splitlines()[0]
-            print(f"  ERROR: {name} did not start: {e}", file=sys.stderr, flush=True)
+            if str(e).startswith("skipped"):
+                print(f"  {name} {e}", flush=True)
+            else:
+                print(f"  ERROR: {name} did not start: {e}", file=sys.stderr, flush=True)
             return None
         self.servers[name] = server
         print(f"  {name} listening on 127.0.0.1:{server.port}", flush=True)
@@ -259,12 +271,30 @@ class Lab:
             except Exception as e:  # keep killing the others
                 print(f"  warning: stopping {proc.name}: {e}", file=sys.stderr)
         self.procs.clear()
+        for pid in self.leftovers():
+            print(f"  warning: pid {pid} outlived its process group; killing it", file=sys.stderr)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         if self.keep:
             print(f"  kept logs and configs in {self.root}")
         else:
             shutil.rmtree(self.root, ignore_errors=True)
             if self.failures:
                 print("  (logs removed; run with --keep to keep them)", file=sys.stderr)
+
+    def leftovers(self) -> list[int]:
+        """Live processes whose command line names this lab's directory (none, normally)."""
+        mine = str(self.root).encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if mine in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
 
     def python_env(self) -> dict[str, str]:
         """Environment for Python children: the working tree first on the path."""

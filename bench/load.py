@@ -101,7 +101,7 @@ def wrk_errors(figures: dict[str, float | int]) -> str | None:
     return ", ".join(parts) or None
 
 
-def wrk(
+def wrk_argv(
     url: str,
     *,
     cpu: str,
@@ -109,8 +109,9 @@ def wrk(
     connections: int = 50,
     threads: int = 1,
     target: str | None = None,
-) -> dict[str, float | int]:
-    """wrk -t1 -c50 keep-alive against url; with target, absolute-form requests for it."""
+    headers: list[str] | None = None,
+) -> list[str]:
+    """The wrk command line (see wrk below)."""
     argv = [
         "taskset",
         "-c",
@@ -123,10 +124,36 @@ def wrk(
         "--timeout",
         "5s",
     ]
+    for header in headers or []:
+        argv += ["-H", header]
     if target:
         argv += ["-s", str(ABSOLUTE_LUA), url, "--", target]
     else:
         argv += [url]
+    return argv
+
+
+def wrk(
+    url: str,
+    *,
+    cpu: str,
+    duration: float,
+    connections: int = 50,
+    threads: int = 1,
+    target: str | None = None,
+    headers: list[str] | None = None,
+) -> dict[str, float | int]:
+    """wrk -t1 -c50 keep-alive against url; with target, absolute-form requests for it;
+    headers ("Name: value") are sent on every request."""
+    argv = wrk_argv(
+        url,
+        cpu=cpu,
+        duration=duration,
+        connections=connections,
+        threads=threads,
+        target=target,
+        headers=headers,
+    )
     status, out = run(argv, timeout=duration + 30)
     if status != 0:
         raise LoadError(f"wrk exited with status {status}:\n{out.strip()}")

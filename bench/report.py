@@ -21,6 +21,7 @@ class Figure:
     flag: str | None = None  # the run had errors (value shown with a *)
     error: str | None = None  # no value: why
     detail: dict[str, object] = field(default_factory=dict)
+    note: str | None = None  # more figures of the run, listed under the table
 
 
 def best(figs: list[Figure]) -> Figure:
@@ -37,7 +38,8 @@ def cell(fig: Figure | None) -> str:
     if fig is None:
         return ""
     if fig.value is None:
-        return "n/a" if (fig.error or "").startswith("n/a") else "failed"
+        why = fig.error or ""
+        return next((w for w in ("n/a", "skipped") if why.startswith(w)), "failed")
     return f"{fig.value:,.0f}" + ("*" if fig.flag else "")
 
 
@@ -52,16 +54,22 @@ def ratio(a: Figure | None, b: Figure | None) -> str:
     return "-" if r is None else f"{r:.2f}"
 
 
-def table(results: dict[str, dict[str, Figure]], units: dict[str, str]) -> str:
-    """Contenders side by side, then proxyhub's ratio to each; notes for errors."""
+def table(
+    results: dict[str, dict[str, Figure]],
+    units: dict[str, str],
+    base: str | None = PROXYHUB,
+    notes: list[str] | None = None,
+) -> str:
+    """Contenders side by side, then base's ratio to each (ph/X for proxyhub); notes below."""
     labels: list[str] = []
     for row in results.values():
         labels += [label for label in row if label not in labels]
-    others = [label for label in labels if label != PROXYHUB]
-    head = ["scenario", "unit", *labels, *(f"ph/{o}" for o in others)]
+    others = [label for label in labels if base is not None and label != base]
+    short = "ph" if base == PROXYHUB else base
+    head = ["scenario", "unit", *labels, *(f"{short}/{o}" for o in others)]
     rows = [head]
     for name, row in results.items():
-        ph = row.get(PROXYHUB)
+        ph = row.get(base) if base is not None else None
         rows.append(
             [
                 name,
@@ -81,13 +89,15 @@ def table(results: dict[str, dict[str, Figure]], units: dict[str, str]) -> str:
         )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    notes = []
+    notes = list(notes or [])
     for name, row in results.items():
         for label, fig in row.items():
             if fig.flag:
                 notes.append(f"  * {name}/{label}: errors during the run: {fig.flag}")
             elif fig.error and not fig.error.startswith("n/a"):
                 notes.append(f"  ! {name}/{label}: {fig.error}")
+            if fig.note:
+                notes.append(f"  - {name}/{label}: {fig.note}")
     return "\n".join(lines + (["", *notes] if notes else []))
 
 
@@ -125,6 +135,7 @@ def write_json(
     results: dict[str, dict[str, Figure]],
     units: dict[str, str],
     what: dict[str, str],
+    bases: dict[str, str | None] | None = None,
 ) -> Path:
     """Write the run to directory/YYYYmmdd-HHMMSS.json and return its path."""
     directory.mkdir(exist_ok=True)
@@ -138,14 +149,19 @@ def write_json(
                 "unit": units[name],
                 "what": what[name],
                 "contenders": {label: asdict(fig) for label, fig in row.items()},
-                "proxyhub_ratio": {
-                    label: ratio_value(row.get(PROXYHUB), fig)
-                    for label, fig in row.items()
-                    if label != PROXYHUB
-                },
+                **_ratios(row, (bases or {}).get(name, PROXYHUB)),
             }
             for name, row in results.items()
         },
     }
     out.write_text(json.dumps(doc, indent=2) + "\n")
     return out
+
+
+def _ratios(row: dict[str, Figure], base: str | None) -> dict[str, object]:
+    """The JSON ratio fields of one scenario: ``proxyhub_ratio`` when proxyhub is the base."""
+    if base is None:
+        return {}
+    ratios = {label: ratio_value(row.get(base), fig) for label, fig in row.items() if label != base}
+    key = "proxyhub_ratio" if base == PROXYHUB else "ratio_of_" + base
+    return {key: ratios}

@@ -14,70 +14,20 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import ops_scenarios  # noqa: F401  (registers forward-auth, workers, reload, cache)
 import reverse_servers  # noqa: F401  (registers the reverse contenders)
 from lab import BENCH_DIR, Lab, Server, StartError
 from load import LoadError, best_download, probe, wrk, wrk_errors
+from registry import SCENARIOS, Options, Scenario, ordered, origin_target, proxy_url, scenario
 from report import PROXYHUB, Figure, best, environment, table, write_json
 from servers import LARGE, MEDIUM, SMALL, squid_binary
 
 RESULTS_DIR = BENCH_DIR / "results"
-
-
-@dataclass
-class Options:
-    duration: float
-    warmup: float
-    connect_runs: int
-    rounds: int
-    load_cpu: str
-
-
-Measure = Callable[[Lab, Options, Server], Figure]
-
-
-@dataclass
-class Scenario:
-    name: str
-    unit: str
-    what: str
-    measure: Measure
-    # column label -> Lab server name; "origin" means direct to the origin; None means n/a.
-    contenders: dict[str, str | None]
-    na_reason: dict[str, str] = field(default_factory=dict)
-
-
-SCENARIOS: dict[str, Scenario] = {}
-
-
-def scenario(
-    name: str,
-    unit: str,
-    what: str,
-    contenders: dict[str, str | None],
-    na_reason: dict[str, str] | None = None,
-) -> Callable[[Measure], Measure]:
-    def register(fn: Measure) -> Measure:
-        SCENARIOS[name] = Scenario(name, unit, what, fn, contenders, na_reason or {})
-        return fn
-
-    return register
-
-
-def proxy_url(server: Server) -> str:
-    return f"http://127.0.0.1:{server.port}"
-
-
-def origin_target(lab: Lab, path: str) -> str:
-    origin = lab.get("origin")
-    if origin is None:
-        raise StartError("the origin is not running")
-    return f"{proxy_url(origin)}{path}"
 
 
 # ---------------------------------------------------------------- scenarios
@@ -188,6 +138,8 @@ def tls(lab: Lab, opts: Options, server: Server) -> Figure:
 
 def run_scenario(lab: Lab, opts: Options, sc: Scenario, only: set[str] | None) -> dict[str, Figure]:
     print(f"\n== {sc.name}: {sc.what}", flush=True)
+    if sc.note:
+        print(f"   note: {sc.note}", flush=True)
     figures: dict[str, list[Figure]] = {}
     for rnd in range(opts.rounds):
         for label, server_name in sc.contenders.items():
@@ -212,8 +164,23 @@ def run_scenario(lab: Lab, opts: Options, sc: Scenario, only: set[str] | None) -
                 extra = f"  ({fig.flag})" if fig.flag else ""
                 tag = f" round {rnd + 1}" if opts.rounds > 1 else ""
                 print(f"  {label:<10}{tag} {fig.value:>12,.0f} {sc.unit}{extra}", flush=True)
+                if fig.note:
+                    print(f"  {'':<10}{tag} {fig.note}", flush=True)
             figures.setdefault(label, []).append(fig)
     return {label: best(figs) for label, figs in figures.items()}
+
+
+def print_tables(results: dict[str, dict[str, Figure]], units: dict[str, str]) -> None:
+    """One table per scenario group, in run order, each with its group's ratio base."""
+    groups: dict[str, list[str]] = {}
+    for name in results:
+        groups.setdefault(SCENARIOS[name].group, []).append(name)
+    for n, names in enumerate(groups.values()):
+        first = SCENARIOS[names[0]]
+        if n:
+            print()
+        notes = [f"  note: {SCENARIOS[x].note}" for x in names if SCENARIOS[x].note]
+        print(table({x: results[x] for x in names}, units, base=first.base, notes=notes))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -221,8 +188,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="seconds of wrk load per run (default 10)")
     p.add_argument(
         "--scenarios",
-        default=",".join(SCENARIOS),
-        help=f"comma-separated, from: {', '.join(SCENARIOS)}",
+        default=",".join(ordered()),
+        help=f"comma-separated, from: {', '.join(ordered())}",
     )
     p.add_argument("--contenders", help="comma-separated column labels to run (default all)")
     p.add_argument(
@@ -242,6 +209,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--python",
         default=sys.executable,
         help="interpreter for proxyhub and the stock Twisted proxies (e.g. pypy3)",
+    )
+    p.add_argument(
+        "--reloads", type=int, default=10, help="SIGHUPs (one a second) of the reload scenario"
     )
     p.add_argument("--proxy-cpu", default="0", help="CPU for the proxies under test")
     p.add_argument("--load-cpu", default="1", help="CPU for wrk, curl and the origin")
@@ -282,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         connect_runs=args.connect_runs or (1 if quick else 3),
         rounds=max(1, args.rounds),
         load_cpu=args.load_cpu,
+        reloads=max(1, args.reloads),
     )
     only = set(args.contenders.split(",")) if args.contenders else None
     env = environment(args.python, squid_binary())
@@ -311,10 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     units = {name: SCENARIOS[name].unit for name in results}
     what = {name: SCENARIOS[name].what for name in results}
-    print(table(results, units))
+    bases = {name: SCENARIOS[name].base for name in results}
+    print_tables(results, units)
     if not args.no_json:
         options = {**asdict(opts), "proxy_cpu": args.proxy_cpu, "python": args.python}
-        out = write_json(RESULTS_DIR, started, options, env, results, units, what)
+        out = write_json(RESULTS_DIR, started, options, env, results, units, what, bases)
         print(f"\nresults: {out.relative_to(BENCH_DIR.parent)}")
     return 0
 

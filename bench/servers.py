@@ -60,6 +60,9 @@ http {{
     server {{
         listen 127.0.0.1:{port} default_server;
         root {d}/www;
+        # the same files, cacheable for 60 s / never storable (cache scenario)
+        location /max-age/ {{ alias {d}/www/; add_header Cache-Control "max-age=60"; }}
+        location /no-store/ {{ alias {d}/www/; add_header Cache-Control "no-store"; }}
     }}
 {tls}}}
 """
@@ -76,7 +79,11 @@ NGINX_TLS = """\
 
 @starter("origin")
 def start_origin(lab: Lab) -> Server:
-    """nginx serving /100b, /1m and /100m over HTTP (and HTTPS when openssl works)."""
+    """nginx serving /100b, /1m and /100m over HTTP (and HTTPS when openssl works).
+
+    /max-age/NAME and /no-store/NAME serve the same files with Cache-Control max-age=60 and
+    no-store.
+    """
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise StartError("nginx is not installed (it is the origin of every scenario)")
