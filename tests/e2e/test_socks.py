@@ -118,3 +118,21 @@ def socks5_connect(port: int, address: bytes, dest_port: int) -> bytes:
         assert s.recv(2) == b"\x05\x00"
         s.sendall(b"\x05\x01\x00" + address + struct.pack("!H", dest_port))
         return s.recv(64)
+
+
+def test_curl_socks4(socks: Proxy, origin: Origin) -> None:
+    """Plain SOCKS4 (an IPv4 address, no name) works too."""
+    result = curl("--socks4", f"127.0.0.1:{socks.port}", origin.url("/hello"))
+    assert result.stdout == "hello from origin\n", result.stderr
+
+
+def test_socks4_is_refused_when_passwords_are_required(
+    start_proxy: Callable[..., Proxy], origin: Origin, tmp_path: Path
+) -> None:
+    """SOCKS4 carries no password, so with auth_file it gets 0x5B (rejected)."""
+    users = tmp_path / "htpasswd"
+    users.write_text("sam:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode() + "\n")
+    proxy = socks_proxy(start_proxy, {}, auth_file=str(users))
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(b"\x04\x01" + struct.pack("!H", origin.port) + b"\x7f\x00\x00\x01sam\x00")
+        assert s.recv(8)[:2] == b"\x00\x5b"
