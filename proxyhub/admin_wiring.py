@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .admin.cache_pages import cache_pages
 from .admin.site import Fixed, make_admin_site
 from .admin.source import MetricsSource
 from .listeners import Wanted
 from .policy.pac import PAC_MIME_TYPE, pac_file
-from .wiring import Plan, backend_states
+from .wiring import Plan, backend_states, listener_names
 
 
 def admin_wanted(service: Any, plan: Plan) -> list[Wanted]:
@@ -22,14 +23,16 @@ def admin_wanted(service: Any, plan: Plan) -> list[Wanted]:
     if not descriptions:
         return []
     site = _site(service)
+    site.source.listeners = tuple(listener_names(plan.config))
     return [Wanted("admin", d, None, lambda: (site, site)) for d in descriptions]
 
 
 def _site(service: Any) -> Any:
     site = getattr(service, "admin_site", None)
     if site is None:
+        cache = cache_pages(lambda: getattr(service.plan, "cache", None))
         site = service.admin_site = make_admin_site(
-            _source(service), extra=_pac_pages(service), clock=service.reactor
+            _source(service), extra={**_pac_pages(service), **cache}, clock=service.reactor
         )
     return site
 
@@ -39,12 +42,10 @@ def _source(service: Any) -> MetricsSource:
         plan = service.plan
         return backend_states(plan, service.reactor.seconds()) if plan is not None else {}
 
-    listeners = [f"{kind} {desc}" for kind, desc in service.listeners.active]
     return MetricsSource(
         service.reactor,
         lambda: [service.metrics.snapshot()],
         backends,
-        listeners=listeners,
         workers=service.config.proxyhub.workers,
     )
 

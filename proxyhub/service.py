@@ -170,7 +170,7 @@ class ProxyhubService(MultiService):
         old_log = self.access_log
         self._switch_access_log(config)
         try:
-            plan = make_plan(config, self._shared(config))
+            plan = make_plan(config, self._shared(config), self.plan)
         except PlanError as e:
             self._restore_access_log(old_log)
             return succeed(self._refuse_reload([str(e)]))

@@ -15,6 +15,7 @@ from .config import Config
 from .config.loader import forward_rules
 from .forward_wiring import forward_context
 from .listeners import Wanted
+from .net.caching import HttpCache, make_cache
 from .net.context import ForwardContext
 from .net.forward import ForwardFactory
 from .net.reverse import ReverseContext
@@ -38,11 +39,19 @@ class Plan:
     socks: ForwardContext | None = None
     reverse: dict[str, ReverseContext] = field(default_factory=dict)
     wanted: list[Wanted] = field(default_factory=list)
+    cache: HttpCache | None = None
 
 
-def make_plan(config: Config, shared: dict[str, Any]) -> Plan:
-    """Build every context of ``config``; raise :class:`PlanError` if one cannot be."""
+def make_plan(config: Config, shared: dict[str, Any], previous: Plan | None = None) -> Plan:
+    """Build every context of ``config``; raise :class:`PlanError` if one cannot be.
+
+    ``previous`` is the running plan on a reload: its cache's store is kept
+    (unless the store's sizes changed), so a reload does not empty the cache.
+    """
     plan = Plan(config)
+    old_cache = previous.cache if previous is not None else None
+    plan.cache = make_cache(config.cache, shared["reactor"], shared.get("metrics"), old_cache)
+    shared = dict(shared, cache=plan.cache)
     try:
         if config.forward is not None or config.socks is not None:
             _forward_and_socks(plan, shared)
@@ -99,6 +108,18 @@ def backend_states(plan: Plan, now: float) -> dict[str, dict[str, bool]]:
     }
 
 
+def listener_names(config: Config) -> list[str]:
+    """``kind description`` of every proxy listener of ``config``, for /healthz."""
+    names = []
+    for kind in ("forward", "socks", "reverse"):
+        section = getattr(config, kind)
+        if section is not None:
+            names += [f"{kind} {d}" for d in section.listen]
+    if config.reverse is not None:
+        names += [f"reverse-tls {d}" for d in config.reverse.tls_listen]
+    return names
+
+
 def config_changes(old: Config, new: Config) -> list[str]:
     """One line per section added, removed or changed (naming the keys), for the reload log."""
     before, after = _sections(old), _sections(new)
@@ -113,7 +134,7 @@ def config_changes(old: Config, new: Config) -> list[str]:
 
 def _sections(config: Config) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {"proxyhub": dataclasses.asdict(config.proxyhub)}
-    for name in ("forward", "socks", "reverse"):
+    for name in ("forward", "socks", "reverse", "cache"):
         section = getattr(config, name)
         if section is not None:
             found[name] = dataclasses.asdict(section)

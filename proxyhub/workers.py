@@ -38,6 +38,7 @@ from .config import Config, ConfigError, load_config
 from .config.values import split_description
 from .listeners import BindError, ListenerSet, Wanted
 from .net.registry import ConnectionRegistry
+from .wiring import listener_names
 
 log = Logger()
 MAX_RESTART_DELAY = 10.0
@@ -252,18 +253,6 @@ def describe_exit(reason: Failure) -> str:
     if signum is not None:
         return f"killed by signal {signum}"
     return f"status {code}"
-
-
-def listener_names(config: Config) -> list[str]:
-    """``kind description`` of every proxy listener of ``config``, for /healthz."""
-    names = []
-    for kind in ("forward", "socks", "reverse"):
-        section = getattr(config, kind)
-        if section is not None:
-            names += [f"{kind} {d}" for d in section.listen]
-    if config.reverse is not None:
-        names += [f"reverse-tls {d}" for d in config.reverse.tls_listen]
-    return names
 
 
 def servable(config: Config) -> str | None:

@@ -8,7 +8,8 @@ that asks the source to ``sample`` once a second while the site is listening
 Every answer carries ``Cache-Control: no-store``, a strict
 ``Content-Security-Policy`` (the page's script and style are static files from
 the package, no inline code, no CDN) and ``X-Content-Type-Options: nosniff``.
-Only GET and HEAD are allowed (405 with ``Allow`` otherwise, for every path);
+Only GET and HEAD are allowed (405 with ``Allow`` otherwise, for every path but
+those whose resource lists more in ``allowed_methods``, like ``POST /cache/purge``);
 unknown paths get 404; ``/`` redirects to ``/status``.  Requests are not logged.
 """
 
@@ -182,10 +183,11 @@ class AdminSite(Site):
         """Add the security headers, then route GET and HEAD; 405 for anything else."""
         for name, value in SECURITY_HEADERS.items():
             request.responseHeaders.setRawHeaders(name, [value])
-        if request.method not in (b"GET", b"HEAD"):
-            request.site = self
-            return NOT_ALLOWED
         resource: Resource = Site.getResourceFor(self, request)  # type: ignore[no-untyped-call]
+        if request.method not in (b"GET", b"HEAD") and request.method not in getattr(
+            resource, "allowed_methods", ()
+        ):
+            return NOT_ALLOWED
         return resource
 
 

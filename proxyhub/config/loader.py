@@ -19,6 +19,7 @@ from typing import Any
 
 from proxyhub.config.ini import Section, parse_ini
 from proxyhub.config.model import (
+    CacheSettings,
     Config,
     ForwardSettings,
     ProxyhubSettings,
@@ -95,6 +96,8 @@ def parse_config_text(text: str, path: str = "<string>") -> Config:
     check_hosts(report, hosts, "reverse" in read)
     if "reverse" in read:
         check_reverse(report, ini.sections["reverse"], read["reverse"], bool(hosts))
+    if "cache" in read:
+        _check_cache(report, ini.sections["cache"], read["cache"])
     if read.get("forward", {}).get("auth_file"):
         _check_auth_file(report, ini.sections["forward"], read["forward"])
     if not any(name in ini.sections for name in LISTENER_SECTIONS):
@@ -116,7 +119,8 @@ def _build(path: str, read: dict[str, dict[str, Any]], hosts: list[HostSection])
     if proxyhub["name"] is None:
         proxyhub["name"] = _default_name(forward, reverse, socks)
     settings = ProxyhubSettings(**proxyhub)
-    return Config(path, settings, forward, reverse, build_routes(hosts), socks)
+    cache = CacheSettings(**read["cache"]) if "cache" in read else None
+    return Config(path, settings, forward, reverse, build_routes(hosts), socks, cache)
 
 
 def forward_rules(config: Config) -> ForwardSettings:
@@ -156,6 +160,16 @@ def _check_auth_file(report: Report, section: Section, values: dict[str, Any]) -
         line = section.values["auth_file"].line
         for problem in e.problems:
             report.add(problem, line, "forward", "auth_file")
+
+
+def _check_cache(report: Report, section: Section, values: dict[str, Any]) -> None:
+    """An object larger than the whole store could never be stored."""
+    memory, largest = values.get("memory_size"), values.get("max_object_size")
+    if memory is not None and largest is not None and largest > memory:
+        setting = section.values.get("max_object_size") or section.values.get("memory_size")
+        line = setting.line if setting is not None else section.line
+        key = "max_object_size" if "max_object_size" in section.values else "memory_size"
+        report.add("max_object_size must not be larger than memory_size", line, "cache", key)
 
 
 def _read_defaults(keys: tuple[Key, ...]) -> dict[str, Any]:

@@ -135,12 +135,26 @@ class HostRoute:
     tls_verify: bool
     strip_prefix: bool  # only ever True on a path route
     preserve_host: bool  # send the client's Host (True) or the backend's host:port (False)
+    cache: bool = False  # keep responses in the [cache] (when it is enabled)
 
     @property
     def section(self) -> str:
         """The section name, normalized: ``host:example.com`` or ``host:example.com/api/``."""
         path = self.prefix if self.prefix != "/" else ""
         return f"host:{self.name}{path}"
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """The ``[cache]`` section: the HTTP cache shared by the forward and reverse proxies."""
+
+    enabled: bool
+    memory_size: int  # bytes
+    max_object_size: int  # bytes
+    max_variants: int
+    heuristic_max: float  # seconds; 0 = no heuristic freshness
+    purge_from: tuple[Network, ...]
+    collapse_timeout: float  # seconds; 0 = no collapsed forwarding
 
 
 @dataclass(frozen=True)
@@ -153,3 +167,4 @@ class Config:
     reverse: ReverseSettings | None = None
     routes: tuple[HostRoute, ...] = ()
     socks: SocksSettings | None = None
+    cache: CacheSettings | None = None  # None when the file has no [cache] section

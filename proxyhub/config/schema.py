@@ -116,6 +116,25 @@ HOST_KEYS: tuple[Key, ...] = (
     Key("strip_prefix", "no", v.boolean, "path routes: remove the prefix before forwarding"),
     Key("preserve_host", "yes", v.boolean,
         "send the client's Host (yes) or the backend's host:port (no)"),
+    Key("cache", "no", v.boolean,
+        "yes: keep this route's responses in the [cache] (needs [cache] enabled = yes)"),
+)  # fmt: skip
+
+CACHE_KEYS: tuple[Key, ...] = (
+    Key("enabled", "no", v.boolean,
+        "yes: an HTTP cache (RFC 9111) for [forward] and the host sections with cache = yes"),
+    Key("memory_size", "64MiB", v.positive_size,
+        "bound of the in-memory store: bodies, stored fields and a per-entry overhead"),
+    Key("max_object_size", "8MiB", v.positive_size,
+        "larger responses stream through without being stored"),
+    Key("max_variants", "8", v.positive_int, "responses kept per URI for different Vary values"),
+    Key("heuristic_max", "24h", v.duration,
+        "cap of heuristic freshness (10% of the age of Last-Modified); 0 = no heuristic"),
+    Key("purge_from", "127.0.0.1/32 ::1/128", v.list_of(v.network),
+        "client networks allowed to send PURGE"),
+    Key("collapse_timeout", "30s", v.duration,
+        "a miss waiting for another request's fetch of the same URI waits at most this; "
+        "0 = no collapsing"),
 )  # fmt: skip
 
 SECTIONS: dict[str, tuple[Key, ...]] = {
@@ -123,6 +142,7 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
     "forward": FORWARD_KEYS,
     "socks": SOCKS_KEYS,
     "reverse": REVERSE_KEYS,
+    "cache": CACHE_KEYS,
 }
 
 # Virtual host sections: [host:NAME] and [host:NAME/prefix/], all with HOST_KEYS.

@@ -38,3 +38,4 @@ class ForwardContext:
     pac_direct: tuple[str, ...] = ()  # host patterns the PAC file sends DIRECT
     socks_ports: frozenset[int] | None = None  # [socks] ports; None = any
     metrics: Any = None  # the process's Metrics
+    cache: Any = None  # the HttpCache (caching.py) when [cache] enabled = yes, else None

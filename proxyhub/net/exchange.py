@@ -41,6 +41,8 @@ CRLF = b"\r\n"
 class Exchange:
     """Relays one request to an origin and its response back to the client."""
 
+    cache_status: str | None = None  # "MISS" when the cache sent it (see caching.py)
+
     def __init__(
         self,
         down: HTTPServerProtocol,

@@ -47,24 +47,64 @@ class ForwardProtocol(HTTPServerProtocol):
         if head.method == b"CONNECT":
             self._on_connect(head)
             return
+        cache = self.ctx.cache
+        if cache is not None and b"ia:" not in head.raw:  # no Via: no loop, the block can wait
+            self._through_cache(head, cache)
+            return
         outcome = self._accept_request(head)
         if isinstance(outcome, Refusal):
             self.refuse_request(head, outcome)
             return
         target, block = outcome
+        if cache is not None:
+            self._through_cache(head, cache, target, block)
+            return
+        self.start_exchange(self._exchange(Exchange, head, target, block))
+
+    def _through_cache(
+        self,
+        head: RequestHead,
+        cache: Any,
+        target: AbsoluteTarget | None = None,
+        block: bytes | None = None,
+    ) -> None:
+        """Hand the request to the HTTP cache; the upstream block is only made on a miss."""
+        if target is None:
+            outcome = self._accept_target(head)
+            if isinstance(outcome, Refusal):
+                self.refuse_request(head, outcome)
+                return
+            target = outcome
+        checked = target
+
+        def build(cls: type[Exchange]) -> Exchange:
+            upstream = block
+            if upstream is None:
+                upstream = self.ctx.rewriter.request_block(head, checked.authority, self.client_ip)
+                assert upstream is not None  # only a Via line can make it None
+            return self._exchange(cls, head, checked, upstream)
+
+        uri = b"http://%s%s" % (target.authority.netloc.encode(), target.origin_form)
+        route = ForwardRoute(self.ctx, target.authority)
+        cache.handle(self, head, uri, route, build, self.ctx.rewriter.via_line)
+
+    def _exchange(
+        self, cls: type[Exchange], head: RequestHead, target: AbsoluteTarget, block: bytes
+    ) -> Exchange:
+        """The exchange (of class ``cls``) relaying a request, directly or through a parent."""
         if head.chunked:
             block += b"\r\nTransfer-Encoding: chunked"
         elif head.content_length is not None:
             block += b"\r\nContent-Length: %d" % head.content_length
         parents = self.ctx.parents
         if parents and not parents.goes_direct(target.authority.host):
-            self._through_parent(head, target, block)
-            return
+            return self._through_parent(cls, head, target, block)
         upstream_head = b"%s %s HTTP/1.1%s\r\n\r\n" % (head.method, target.origin_form, block)
-        route = ForwardRoute(self.ctx, target.authority)
-        self.start_exchange(Exchange(self, head, upstream_head, route))
+        return cls(self, head, upstream_head, ForwardRoute(self.ctx, target.authority))
 
-    def _through_parent(self, head: RequestHead, target: AbsoluteTarget, block: bytes) -> None:
+    def _through_parent(
+        self, cls: type[Exchange], head: RequestHead, target: AbsoluteTarget, block: bytes
+    ) -> Exchange:
         """Relay in absolute form to a parent proxy, with that parent's credentials."""
         absolute = b"http://%s%s" % (target.authority.netloc.encode(), target.origin_form)
         line = b"%s %s HTTP/1.1%s" % (head.method, absolute, block)
@@ -75,9 +115,9 @@ class ForwardProtocol(HTTPServerProtocol):
                 return line + b"\r\n\r\n"
             return line + b"\r\nProxy-Authorization: " + credentials + b"\r\n\r\n"
 
-        exchange = Exchange(self, head, line + b"\r\n\r\n", ParentRoute(self.ctx, target.authority))
+        exchange = cls(self, head, line + b"\r\n\r\n", ParentRoute(self.ctx, target.authority))
         exchange.head_for = head_for
-        self.start_exchange(exchange)
+        return exchange
 
     def _serve_pac(self, head: RequestHead) -> None:
         """``/proxy.pac`` and ``/wpad.dat``: how browsers learn to use this proxy."""
@@ -104,6 +144,18 @@ class ForwardProtocol(HTTPServerProtocol):
 
     def _accept_request(self, head: RequestHead) -> Refusal | tuple[AbsoluteTarget, bytes]:
         """The target and upstream field block of an acceptable request, else a Refusal."""
+        target = self._accept_target(head)
+        if isinstance(target, Refusal):
+            return target
+        block = self.ctx.rewriter.request_block(head, target.authority, self.client_ip)
+        if block is None:
+            return Refusal(
+                508, "Proxy loop detected: the request already passed through this proxy."
+            )
+        return target, block
+
+    def _accept_target(self, head: RequestHead) -> Refusal | AbsoluteTarget:
+        """The target of a request the [forward] rules accept, else a Refusal."""
         if head.method == b"TRACE":
             return Refusal(405, "TRACE is not allowed through this proxy.")
         try:
@@ -121,12 +173,7 @@ class ForwardProtocol(HTTPServerProtocol):
         decision = self.ctx.policy.check_host(target.authority.host)
         if not decision.allowed:
             return Refusal(decision.status, f"Access denied: {decision.rule}")
-        block = self.ctx.rewriter.request_block(head, target.authority, self.client_ip)
-        if block is None:
-            return Refusal(
-                508, "Proxy loop detected: the request already passed through this proxy."
-            )
-        return target, block
+        return target
 
     def _on_connect(self, head: RequestHead) -> None:
         self.gate.pause(IN_FLIGHT)

@@ -57,6 +57,7 @@ class ReverseContext:
     hsts_line: bytes = b""  # a Strict-Transport-Security field line, on TLS listeners only
     extra: dict[str, Any] = field(default_factory=dict)
     metrics: Any = None  # the process's Metrics
+    cache: Any = None  # the HttpCache (caching.py) when [cache] enabled = yes, else None
 
 
 class ReverseRoute:
@@ -139,21 +140,38 @@ class ReverseProtocol(HTTPServerProtocol):
         if isinstance(outcome, Refusal):
             self.refuse_request(head, outcome)
             return
-        route, path = outcome
+        route, path, upstream_path = outcome
         upgrade = websocket_upgrade(head)
-        backends = self.ctx.backends[route]
-        exchange = Exchange(
+        cache = self.ctx.cache
+        if cache is not None and route.cache and not upgrade and head.host:
+            ctx = self.ctx
+            cache.handle(
+                self,
+                head,
+                b"%s://%s%s" % (ctx.scheme.encode(), head.host, path),
+                ReverseRoute(ctx, ctx.backends[route], self.client_ip),
+                lambda cls: self._exchange(cls, head, route, upstream_path, False),
+                ctx.hsts_line,
+            )
+            return
+        self.start_exchange(self._exchange(Exchange, head, route, upstream_path, upgrade))
+
+    def _exchange(
+        self, cls: type[Exchange], head: RequestHead, route: Any, path: bytes, upgrade: bool
+    ) -> Exchange:
+        """The exchange (of class ``cls``) relaying a request to ``route``'s backends."""
+        exchange = cls(
             self,
             head,
             self._upstream_head(head, path, head.host or b"", upgrade),
-            ReverseRoute(self.ctx, backends, self.client_ip),
+            ReverseRoute(self.ctx, self.ctx.backends[route], self.client_ip),
         )
         if not route.preserve_host:  # each backend hears its own name as Host
             exchange.head_for = lambda choice: self._upstream_head(
                 head, path, backend_label(choice.backend).encode("ascii"), upgrade
             )
         exchange.upgrade = upgrade
-        self.start_exchange(exchange)
+        return exchange
 
     def _upstream_head(self, head: RequestHead, path: bytes, host: bytes, upgrade: bool) -> bytes:
         block = self.ctx.rewriter.request_block(
@@ -165,8 +183,8 @@ class ReverseProtocol(HTTPServerProtocol):
             block += b"\r\nContent-Length: %d" % head.content_length
         return b"%s %s HTTP/1.1%s\r\n\r\n" % (head.method, path, block)
 
-    def _route(self, head: RequestHead) -> Refusal | tuple[Any, bytes]:
-        """The route and upstream path of a request, else a Refusal."""
+    def _route(self, head: RequestHead) -> Refusal | tuple[Any, bytes, bytes]:
+        """The route, path and upstream path of a request, else a Refusal."""
         if head.method in (b"TRACE", b"CONNECT"):
             return Refusal(405, f"{head.method.decode()} is not allowed here.")
         host, path = head.host or b"", head.target
@@ -186,7 +204,7 @@ class ReverseProtocol(HTTPServerProtocol):
         sni = self._server_name()
         if sni is not None and self.ctx.routes.route(sni, path) not in (None, route):
             return Refusal(421, "The TLS server name and the Host header name different sites.")
-        return route, self.ctx.backends[route].upstream_path(route, path)
+        return route, path, self.ctx.backends[route].upstream_path(route, path)
 
     def _redirect(self, host: bytes, path: bytes) -> Refusal:
         name = host.rsplit(b":", 1)[0] if not host.endswith(b"]") else host

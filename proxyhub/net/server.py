@@ -332,10 +332,15 @@ class HTTPServerProtocol(Protocol):
         self.exchange = None
         self._ready_for_next()
 
-    def exchange_finished(self, exchange: Exchange, status: int, *, abort: bool = False) -> None:
-        """Called by an exchange when its response is complete (or given up)."""
+    def exchange_finished(self, exchange: Any, status: int, *, abort: bool = False) -> None:
+        """Called by an exchange (or a cached answer) when its response is complete or given up."""
         self.log_request(
-            exchange.req, status, exchange.bytes_out, exchange.upstream_addr, exchange.route
+            exchange.req,
+            status,
+            exchange.bytes_out,
+            exchange.upstream_addr,
+            exchange.route,
+            exchange.cache_status,
         )
         self.exchange = None
         if abort or exchange.close_after:
@@ -365,6 +370,7 @@ class HTTPServerProtocol(Protocol):
         bytes_out: int,
         upstream: str | None,
         route: Any = None,
+        cache: str | None = None,
     ) -> None:
         """Count a finished request in the metrics and write its access-log line."""
         ctx = self.ctx
@@ -392,6 +398,7 @@ class HTTPServerProtocol(Protocol):
                 bytes_out=bytes_out,
                 duration_ms=(now - started) * 1000.0,
                 upstream=upstream,
+                cache=cache,
             )
         )
 

@@ -38,7 +38,8 @@ class AccessRecord:
 
     ``ts`` is the Unix time the request started; ``bytes_in`` counts bytes
     received from the client, ``bytes_out`` bytes sent to it; ``upstream`` is
-    the ``host:port`` the proxy talked to, if any.
+    the ``host:port`` the proxy talked to, if any; ``cache`` is ``HIT``, ``MISS``
+    or ``REVALIDATED`` when the request went through the HTTP cache, else None.
     """
 
     ts: float
@@ -54,6 +55,7 @@ class AccessRecord:
     upstream: str | None
     referer: str | None = None
     user_agent: str | None = None
+    cache: str | None = None
 
 
 # --- JSON -------------------------------------------------------------------
@@ -77,24 +79,26 @@ def _duration(duration_ms: float) -> float:
 
 
 def format_json(rec: AccessRecord) -> str:
-    """Return ``rec`` as one JSON object on one line (DESIGN.md section 4 fields)."""
-    return json.dumps(
-        {
-            "ts": iso_timestamp(rec.ts),
-            "listener": rec.listener,
-            "client": rec.client,
-            "user": rec.user,
-            "method": rec.method,
-            "target": rec.target,
-            "status": rec.status,
-            "bytes_in": rec.bytes_in,
-            "bytes_out": rec.bytes_out,
-            "duration_ms": _duration(rec.duration_ms),
-            "upstream": rec.upstream,
-        },
-        separators=(",", ":"),
-        allow_nan=False,
-    )
+    """Return ``rec`` as one JSON object on one line (DESIGN.md section 4 fields).
+
+    ``cache`` is only present for requests that went through the HTTP cache.
+    """
+    fields: dict[str, Any] = {
+        "ts": iso_timestamp(rec.ts),
+        "listener": rec.listener,
+        "client": rec.client,
+        "user": rec.user,
+        "method": rec.method,
+        "target": rec.target,
+        "status": rec.status,
+        "bytes_in": rec.bytes_in,
+        "bytes_out": rec.bytes_out,
+        "duration_ms": _duration(rec.duration_ms),
+        "upstream": rec.upstream,
+    }
+    if rec.cache is not None:
+        fields["cache"] = rec.cache
+    return json.dumps(fields, separators=(",", ":"), allow_nan=False)
 
 
 # --- Apache combined ----------------------------------------------------------

@@ -64,6 +64,13 @@ SERIES = (
     _series("upstream_connect_failures_total", "counter", "listener upstream", "Failed connects."),
     _series("backend_up", "gauge", "host backend", "1 if the backend is up, else 0."),
     _series("request_duration_seconds", "histogram", "listener", "Request head to response end."),
+    _series("cache_hits_total", "counter", "listener", "Requests answered from the cache."),
+    _series("cache_misses_total", "counter", "listener", "Cacheable requests sent to the origin."),
+    _series("cache_revalidated_total", "counter", "listener", "Stale entries refreshed by a 304."),
+    _series("cache_served_bytes_total", "counter", "listener", "Body bytes sent from the cache."),
+    _series("cache_evictions_total", "counter", "", "Entries evicted to make room."),
+    _series("cache_objects", "gauge", "", "Responses held in the cache."),
+    _series("cache_bytes", "gauge", "", "Bytes the cache holds, overhead included."),
 )
 SERIES_BY_NAME = {s.name: s for s in SERIES}
 _STATUS_CLASS = {n: f"{n}xx" for n in range(1, 6)}
@@ -103,6 +110,10 @@ class Metrics:
         """Add ``by`` to a counter (or a gauge) of a series declared in ``SERIES``."""
         series = self._values[name]
         series[labels] = series.get(labels, 0) + by
+
+    def set(self, name: str, labels: Labels, value: float) -> None:
+        """Set a gauge of a series declared in ``SERIES``."""
+        self._values[name][labels] = value
 
     def request_done(
         self, listener: str, host: str, status: int, bytes_in: int, bytes_out: int, seconds: float

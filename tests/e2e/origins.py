@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
 
 
 class OriginHandler(BaseHTTPRequestHandler):
@@ -85,8 +86,59 @@ class OriginHandler(BaseHTTPRequestHandler):
             self._send(200, b"slow\n")
         elif path.startswith("/status/"):
             self._send(int(path.split("/")[2]), b"")
+        elif path.startswith("/cache/"):
+            self._cache_route(path)
         else:
             self._send(404, b"not found\n")
+
+    def _cache_route(self, path: str) -> None:
+        """``/cache/NAME?cc=...&etag=...&lm=1&cookie=1&vary=H&age=N&size=N&delay=S&abort=1``.
+
+        The body says how many requests this path (query included) has had: ``n=3``
+        (``size`` pads it with dots). ``etag`` answers a matching If-None-Match with
+        304; ``abort`` sends half the body and closes. Unsafe methods get ``posted``.
+        """
+        if self.command not in ("GET", "HEAD"):
+            self._body()
+            self._send(200, b"posted")
+            return
+        query = dict(parse_qsl(urlsplit(path).query))
+        count = sum(1 for _, p, _ in self.server.requests if p == path)  # type: ignore[attr-defined]
+        time.sleep(float(query.get("delay", 0)))
+        etag = query.get("etag")
+        if etag and self.headers.get("If-None-Match") == f'"{etag}"':
+            self.send_response(304)
+            self.send_header("ETag", f'"{etag}"')
+            if "cc" in query:
+                self.send_header("Cache-Control", query["cc"])
+            self.end_headers()
+            return
+        body = f"n={count}".encode()
+        if "vary" in query:
+            body += b" " + self.headers.get(query["vary"], "-").encode()
+        body = body.ljust(int(query.get("size", 0)), b".")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        for key, name in (("cc", "Cache-Control"), ("vary", "Vary"), ("age", "Age")):
+            if key in query:
+                self.send_header(name, query[key])
+        if etag:
+            self.send_header("ETag", f'"{etag}"')
+        if "lm" in query:
+            self.send_header("Last-Modified", "Mon, 13 Nov 2023 00:00:00 GMT")
+        if "cookie" in query:
+            self.send_header("Set-Cookie", "session=secret")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if "abort" in query:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(body)
 
     do_HEAD = do_GET
     do_POST = do_GET

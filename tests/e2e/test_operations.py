@@ -50,6 +50,7 @@ def test_admin_site_counts_requests(start_proxy: Callable[..., Proxy], origin: O
     assert "proxyhub_request_duration_seconds_bucket" in text
     health = json.loads(get(admin, "/healthz")[2])
     assert health["status"] == "ok"
+    assert health["listeners"] == [f"forward tcp:{proxy.port}:interface=127.0.0.1"]
     status, ctype, pac = get(admin, "/proxy.pac")
     assert ctype == "application/x-ns-proxy-autoconfig"
     assert f"PROXY 127.0.0.1:{proxy.port}" in pac

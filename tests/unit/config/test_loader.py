@@ -327,7 +327,7 @@ def test_many_problems_at_once() -> None:
         "t.ini:6: [forward] via: expected yes or no, got 'sometimes'",
         "t.ini:7: [forward] via: duplicate key (first at line 6)",
         "t.ini:8: [extras] unknown section; expected [proxyhub], [forward], [socks], [reverse], "
-        "[host:NAME]",
+        "[cache], [host:NAME]",
         "t.ini:9: [sock] unknown section; did you mean 'socks'?",
     ]
     assert info.value.problems == expected

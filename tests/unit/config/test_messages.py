@@ -81,7 +81,7 @@ def test_unknown_section_without_hint() -> None:
     """A section like nothing known lists the sections that exist."""
     assert problems(make() + "[extras]\n") == [
         "t.ini:3: [extras] unknown section; expected [proxyhub], [forward], [socks], [reverse], "
-        "[host:NAME]"
+        "[cache], [host:NAME]"
     ]
 
 
