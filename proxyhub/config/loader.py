@@ -45,6 +45,7 @@ from proxyhub.config.schema import (
 )
 from proxyhub.config.values import BadItems, endpoint_port
 from proxyhub.policy.htpasswd import HtpasswdError, load_htpasswd
+from proxyhub.textfile import TextFileError, read_utf8
 
 LISTENER_SECTIONS = ("forward", "socks", "reverse")
 
@@ -62,19 +63,11 @@ class ConfigError(Exception):
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate the configuration file at ``path``; raise :class:`ConfigError`."""
-    name = os.fspath(path)
     try:
-        with open(name, "rb") as stream:
-            data = stream.read()
-    except OSError as exc:
-        raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        reason = f"not UTF-8 text (line {line}: {exc.reason})"
-        raise ConfigError([f"{name}: cannot read: {reason}"]) from None
-    return parse_config_text(text, name)
+        text = read_utf8(path)
+    except TextFileError as e:
+        raise ConfigError([str(e)]) from None
+    return parse_config_text(text, os.fspath(path))
 
 
 def parse_config_text(text: str, path: str = "<string>") -> Config:

@@ -32,6 +32,8 @@ from types import MappingProxyType
 
 import bcrypt
 
+from proxyhub.textfile import TextFileError, read_utf8
+
 _CRYPT64 = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _REHASH = "rehash it with `htpasswd -B`"
 _SUPPORTED = "bcrypt $2y$/$2b$/$2a$, SHA-crypt $5$/$6$, MD5-crypt $apr1$/$1$"
@@ -109,15 +111,9 @@ def parse_htpasswd(text: str, *, source: str, allow_plaintext: bool = False) -> 
 def load_htpasswd(path: str, *, allow_plaintext: bool = False) -> Htpasswd:
     """Read and parse the htpasswd file at ``path``; any failure is an ``HtpasswdError``."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise HtpasswdError([f"{path}: cannot read: {e.strerror or e}"]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise HtpasswdError([f"{path}:{line}: not UTF-8 text"]) from None
+        text = read_utf8(path)
+    except TextFileError as e:
+        raise HtpasswdError([str(e)]) from None
     return parse_htpasswd(text, source=path, allow_plaintext=allow_plaintext)
 
 

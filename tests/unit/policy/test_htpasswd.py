@@ -258,4 +258,6 @@ def test_load_reports_unreadable_and_undecodable_files(tmp_path: Path) -> None:
     latin.write_bytes(b"# ok\nj\xf6rg:$1$abcdefgh$rwnEbRiN0agqVgZBovWNQ/\n")
     with pytest.raises(HtpasswdError) as caught:
         load_htpasswd(str(latin))
-    assert caught.value.problems == (f"{latin}:2: not UTF-8 text",)
+    assert caught.value.problems == (
+        f"{latin}: cannot read: not UTF-8 text (line 2: invalid start byte)",
+    )
