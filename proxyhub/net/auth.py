@@ -13,6 +13,7 @@ warning line a fail2ban filter can match::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,12 +21,16 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 from ..http import END, Event, RequestHead
-from ..http.heads import get_field
 from ..policy.proxy_auth import MISSING, AuthResult, challenge
 from .server import IN_FLIGHT, Refusal
 
 log = Logger()
 _NO_CREDENTIALS = b""
+# One field line of the raw block (the wire layer has already rejected obs-fold, bare CR/LF
+# and whitespace before the colon); the value without its surrounding whitespace.
+_PROXY_AUTHORIZATION = re.compile(
+    rb"^proxy-authorization:[ \t]*([^\r\n]*?)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE
+)
 
 
 class PendingAuth:
@@ -47,8 +52,9 @@ class PendingAuth:
 
 
 def proxy_authorization(head: RequestHead) -> bytes:
-    """The request's Proxy-Authorization value, or empty when it has none."""
-    return get_field(head.fields, b"proxy-authorization") or _NO_CREDENTIALS
+    """The request's one Proxy-Authorization value; empty when it has none, or several."""
+    found = _PROXY_AUTHORIZATION.findall(head.raw)
+    return found[0] if len(found) == 1 else _NO_CREDENTIALS
 
 
 def authenticate(proto: Any, head: RequestHead, proceed: Callable[[RequestHead], None]) -> None:
