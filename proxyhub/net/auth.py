@@ -17,8 +17,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ..http import END, Event, RequestHead
 from ..policy.proxy_auth import MISSING, AuthResult, challenge
@@ -65,13 +67,63 @@ def authenticate(proto: Any, head: RequestHead, proceed: Callable[[RequestHead],
     if result is not None:
         _decided(proto, head, proceed, result)
         return
+    if not verifications.admit():
+        busy = Refusal(
+            503,
+            "Too many logins are being checked; try again shortly.",
+            fields=((b"Retry-After", b"1"),),
+        )
+        proto.refuse_request(head, busy)
+        return
     pending = PendingAuth()
     proto.exchange = pending
     proto.gate.pause(IN_FLIGHT)
-    reactor = proto.ctx.reactor
-    d = deferToThreadPool(reactor, reactor.getThreadPool(), auth.verify, value)
+    d = verifications.run(proto.ctx.reactor, auth, value, lambda: pending.lost)
     d.addCallback(_verified, auth, proto, head, proceed, pending, value)
-    d.addErrback(lambda f: log.failure("proxy auth verification failed", f))
+    d.addErrback(_verification_failed, proto, pending)
+
+
+class Verifications:
+    """Password checks waiting for or running in the thread pool, bounded per process.
+
+    Each costs up to ~100 ms of a pool thread (bcrypt).  Past ``limit`` at
+    once new ones are refused (503) rather than queued behind an attacker's,
+    and a check whose client has gone is skipped when its turn comes.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    def admit(self) -> bool:
+        """Whether one more check may start."""
+        return self.active < self.limit
+
+    def run(
+        self, reactor: Any, auth: Any, value: bytes, gone: Callable[[], bool]
+    ) -> Deferred[AuthResult]:
+        """Verify ``value`` in the thread pool, unless ``gone()`` by then."""
+        self.active += 1
+
+        def check() -> AuthResult:
+            return AuthResult(False, None, MISSING) if gone() else auth.verify(value)
+
+        d = deferToThreadPool(reactor, reactor.getThreadPool(), check)
+        return d.addBoth(self._done)
+
+    def _done(self, result: Any) -> Any:
+        self.active -= 1
+        return result
+
+
+verifications = Verifications(limit=64)
+
+
+def _verification_failed(failure: Failure, proto: Any, pending: PendingAuth) -> None:
+    log.failure("proxy auth verification failed", failure)
+    if not pending.lost and proto.exchange is pending:
+        proto.exchange = None
+        proto.internal_error()
 
 
 def _verified(

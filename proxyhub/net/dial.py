@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.python.failure import Failure
 
 from ..config.model import ParentProxy
@@ -73,11 +74,16 @@ async def _through_parents(ctx: Any, authority: Authority, end: Any) -> Any:
             continue
         ctx.parents.succeeded(parent)
         end.upstream_label = f"parent {label}"
+        answered = _handshake(end, parent, authority)
+        answered.addTimeout(ctx.settings.connect_timeout, ctx.reactor)
         try:
-            await _handshake(end, parent, authority)
+            await answered
         except ParentRefused as e:
             end.transport.abortConnection()
             raise RouteFailure(502, f"The parent proxy {label} refused the tunnel: {e}") from None
+        except DeferredTimeout:
+            end.transport.abortConnection()
+            raise RouteFailure(504, f"The parent proxy {label} did not answer in time.") from None
         return end
     raise RouteFailure(502, f"No parent proxy is reachable ({last}).")
 
@@ -93,7 +99,11 @@ def connect_request(parent: ParentProxy, authority: Authority) -> bytes:
 
 
 def _handshake(end: Any, parent: ParentProxy, authority: Authority) -> Deferred[None]:
-    """Send CONNECT to the parent and wait for its answer; bytes after it stay in ``end``."""
+    """Send CONNECT to the parent and wait for its answer; bytes after it stay in ``end``.
+
+    The caller bounds the wait (``connect_timeout``): a parent that accepts and
+    never answers must not hold the connection, or the client, forever.
+    """
     done: Deferred[None] = Deferred()
     reader = ResponseReader(PARENT_HEAD_LIMITS)
     reader.expect(b"CONNECT")

@@ -270,13 +270,22 @@ class HTTPServerProtocol(Protocol):
         self._replied(status, close=head.has_body or not head.keep_alive)
 
     def resume_request(self, events: list[Event]) -> None:
-        """Dispatch the events held while a request waited (for proxy auth); read on."""
+        """Read on, and dispatch the events held while a request waited (for proxy auth).
+
+        The pause is lifted first: dispatching may start the next pipelined
+        request, which may pause reading again for reasons of its own (nothing
+        is read before we return to the reactor).
+        """
+        if self.phase not in (CLOSING, TUNNEL):
+            self.gate.resume(IN_FLIGHT)
         for event in events:
             if self.phase in (CLOSING, TUNNEL):
                 return
             self._dispatch(event)
-        if self.phase not in (CLOSING, TUNNEL):
-            self.gate.resume(IN_FLIGHT)
+
+    def internal_error(self) -> None:
+        """A bug of ours outside the dispatch loop: log it, answer 500 if we can, close."""
+        self._internal_error()
 
     def start_exchange(self, exchange: Exchange) -> None:
         """Hand the current request to ``exchange``."""

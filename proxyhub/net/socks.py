@@ -16,18 +16,20 @@ from typing import Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..http.target import Authority
 from ..wire.socks import ConnectRequest, NeedAuth, Reject, ReplyCode, Send, SocksServer
-from .auth import log_failure
+from .auth import log_failure, verifications
 from .dial import dial_tunnel
 from .flow import ReadGate
 from .routes import RouteFailure
 from .splice import Splice
 from .tunnel import OriginEnd
+
+log = Logger()
 
 
 class _Early:
@@ -139,10 +141,17 @@ class SocksProtocol(Protocol):
         if result is not None:
             self._authenticated(result, event.user)
             return
+        if not verifications.admit():
+            self._on_events(self.server.auth_result(False))
+            return
         self.gate.pause("auth")
-        reactor = self.ctx.reactor
-        d = deferToThreadPool(reactor, reactor.getThreadPool(), auth.verify, value)
+        d = verifications.run(self.ctx.reactor, auth, value, lambda: not self.transport.connected)
         d.addCallback(self._verified, auth, value, event.user)
+        d.addErrback(self._verification_failed)
+
+    def _verification_failed(self, failure: Failure) -> None:
+        log.failure("SOCKS password verification failed", failure)
+        self.transport.abortConnection()
 
     def _verified(self, result: Any, auth: Any, value: bytes, user: str) -> None:
         auth.remember(value, result)
@@ -155,7 +164,10 @@ class SocksProtocol(Protocol):
             log_failure(self.client_ip, result)
         ok = bool(result.ok) and self.allowed
         self.user = result.user if ok else None
-        for event in self.server.auth_result(ok):
+        self._on_events(self.server.auth_result(ok))
+
+    def _on_events(self, events: list[Any]) -> None:
+        for event in events:
             self._on_event(event)
 
     def _on_request(self, request: ConnectRequest) -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import socket
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +15,7 @@ import bcrypt
 import pytest
 
 from .conftest import Proxy, curl, raw_exchange
-from .origins import Origin
+from .origins import Origin, ScriptedOrigin
 
 
 def _openssl_hash(flag: str, password: str) -> str:
@@ -137,3 +141,58 @@ def test_bad_htpasswd_stops_startup(tmp_path: Path) -> None:
     output = run.stdout + run.stderr
     assert f"[forward] auth_file: {bad}:1: user 'dave': plaintext passwords are refused" in output
     assert "plain-secret" not in output
+
+
+def test_pipelined_request_waiting_for_auth_does_not_read_on(
+    start_proxy: Callable[..., Proxy], origin: Origin, tmp_path: Path
+) -> None:
+    """A second pipelined request waiting for its check keeps reading paused (bounded memory)."""
+    users = tmp_path / "htpasswd"
+    users.write_text("slow:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(12)).decode() + "\n")
+    proxy = start_proxy({"auth_file": str(users)})
+    bad1 = base64.b64encode(b"slow:wrong1").decode()
+    bad2 = base64.b64encode(b"slow:wrong2").decode()
+    heads = (
+        f"GET {origin.url('/hello')} HTTP/1.1\r\nHost: x\r\n"
+        f"Proxy-Authorization: Basic {bad1}\r\n\r\n"
+        f"POST {origin.url('/count')} HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic {bad2}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(heads)
+        s.setblocking(False)
+        sent, answers, deadline = 0, b"", time.monotonic() + 10
+        while answers.count(b"HTTP/1.1 407") < 2 and time.monotonic() < deadline:
+            try:
+                sent += s.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.01)
+            with contextlib.suppress(BlockingIOError):
+                answers += s.recv(65536)
+    assert answers.count(b"HTTP/1.1 407") >= 1
+    assert sent < 32 * 1024 * 1024, f"the proxy read {sent} bytes while the check ran"
+
+
+def test_a_silent_parent_times_out(start_proxy: Callable[..., Proxy], origin: Origin) -> None:
+    """A parent that accepts and never answers CONNECT gives 504 after connect_timeout."""
+    closed = threading.Event()
+
+    def silent(conn: socket.socket) -> None:
+        try:
+            while conn.recv(4096):
+                pass
+        finally:  # a FIN or a reset: either way the proxy let go
+            closed.set()
+
+    parent = ScriptedOrigin(silent)
+    try:
+        proxy = start_proxy({"parent": f"http://127.0.0.1:{parent.port}"}, connect_timeout="1s")
+        started = time.monotonic()
+        out = raw_exchange(proxy.port, b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 504 ")
+        assert b"did not answer in time" in out
+        assert time.monotonic() - started < 5
+        assert closed.wait(5), "the connection to the parent was left open"
+    finally:
+        parent.close()
