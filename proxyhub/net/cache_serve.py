@@ -28,6 +28,7 @@ from ..cache.rules import (
     parse_cache_control,
 )
 from ..http import RequestHead
+from .flow import producer_of
 
 if TYPE_CHECKING:
     from .caching import HttpCache
@@ -174,7 +175,7 @@ class CachedResponse:
         transport = self.down.transport
         body = self._body
         size = sum(map(len, body))
-        if size <= INLINE_BODY or transport.producer is not None:
+        if size <= INLINE_BODY or producer_of(transport) is not None:
             transport.writeSequence([self._head, *body])
             self.bytes_out = size
             self._written = True
@@ -202,7 +203,7 @@ class CachedResponse:
             transport.write(piece)  # may pause us before it returns
         if self._next >= len(body) and not self._written and not self.finished:
             self._written = True
-            if transport.producer is self:
+            if producer_of(transport) is self:
                 transport.unregisterProducer()
             if self.request_done:
                 self._finish()
@@ -235,7 +236,7 @@ class CachedResponse:
             return
         self.finished = True
         transport = self.down.transport
-        if transport.producer is self:
+        if producer_of(transport) is self:
             transport.unregisterProducer()
         self.cache.served(self, self.bytes_out)
         self.down.exchange_finished(self, self.status, abort=True)

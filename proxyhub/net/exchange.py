@@ -25,7 +25,7 @@ from ..http import (
     ResponseHead,
     chunk_header,
 )
-from .flow import BULK_BUFFER, feed_from, stop_feeding
+from .flow import BULK_BUFFER, feed_from, producer_of, stop_feeding
 from .routes import Choice, Route, RouteFailure
 from .splice import Splice
 from .upstream import UpstreamProtocol
@@ -168,7 +168,7 @@ class Exchange:
         transport = self.up.transport
         if self.req.chunked:
             transport.write(LAST_CHUNK)
-        if transport.producer is not None:
+        if producer_of(transport) is not None:
             stop_feeding(transport, self.down.gate)
 
     # -- response, from the origin --------------------------------------------
@@ -193,7 +193,7 @@ class Exchange:
         if out:
             self.down.transport.writeSequence(out)
         up = self.up
-        if self.response_started and up is not None and self.down.transport.producer is None:
+        if self.response_started and up is not None and producer_of(self.down.transport) is None:
             feed_from(self.down.transport, up.gate)
 
     def _response_head(self, resp: ResponseHead, out: list[bytes]) -> None:
@@ -279,9 +279,9 @@ class Exchange:
         down.writeSequence(out)
         up = self.up
         assert up is not None and self.response is not None
-        if down.producer is up.gate:
+        if producer_of(down) is up.gate:
             stop_feeding(down, up.gate)
-        if up.transport.producer is not None:
+        if producer_of(up.transport) is not None:
             stop_feeding(up.transport, self.down.gate)
         up.finish(reusable=self.response.keep_alive and self.request_done)
         self.up = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.interfaces import IPushProducer
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from zope.interface import implementer
 
 PEER_FULL = "peer-full"
@@ -63,6 +64,23 @@ class ReadGate:
         """The consumer went away; its own connectionLost does the cleaning up."""
 
 
+def producer_of(transport: Any) -> Any:
+    """The producer registered with ``transport``, for TCP and TLS transports alike.
+
+    A TLS transport (``TLSMemoryBIOProtocol``, in practice its subclass
+    ``BufferingTLSTransport``) keeps ours, wrapped, in ``_producer``; its
+    ``producer`` attribute reaches through to the TCP transport's, which is
+    TLS's wrapper and never ours.  Comparing that with a gate was always
+    false: a TLS response streamed in pieces left its producer registered, so
+    ``loseConnection`` never sent close_notify nor closed, and a pooled https
+    upstream kept feeding a finished client's gate.
+    """
+    if isinstance(transport, TLSMemoryBIOProtocol):
+        membrane = transport._producer
+        return None if membrane is None else membrane._producer
+    return transport.producer
+
+
 def feed_from(consumer_transport: Any, gate: ReadGate) -> None:
     """Make ``gate`` the producer throttled by ``consumer_transport``'s buffer."""
     consumer_transport.registerProducer(gate, True)
@@ -70,7 +88,7 @@ def feed_from(consumer_transport: Any, gate: ReadGate) -> None:
 
 def stop_feeding(consumer_transport: Any, gate: ReadGate) -> None:
     """Undo :func:`feed_from` and lift any pause the consumer had asked for."""
-    if consumer_transport.producer is gate:
+    if producer_of(consumer_transport) is gate:
         consumer_transport.unregisterProducer()
     if gate.reasons:
         gate.resume(PEER_FULL)

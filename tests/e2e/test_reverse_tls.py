@@ -242,3 +242,45 @@ def test_testssl_finds_the_intermediate_profile(tls_front: Proxy, tmp_path: Path
     for category in weak:
         assert found[f"cipherlist_{category}"] == "not offered", category
     assert found["cipherlist_STRONG"] == "offered"
+
+
+def test_streamed_tls_response_with_connection_close_ends(
+    start_proxy,
+    pki: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """A response arriving in two pieces still ends with close_notify and EOF over TLS."""
+    import socket
+    import ssl
+    import time
+
+    from .origins import ScriptedOrigin, read_head
+
+    def head_then_body(conn: socket.socket) -> None:
+        read_head(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+        time.sleep(0.3)  # the proxy starts streaming before the body arrives
+        conn.sendall(b"hello")
+        time.sleep(2)
+
+    origin = ScriptedOrigin(head_then_body)
+    try:
+        p = start_proxy(
+            sections={
+                "reverse": {
+                    "listen": "tcp:{port}:interface=127.0.0.1",
+                    "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
+                    "certificates": str(pki / "certs" / "*.pem"),
+                },
+                "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
+            }
+        )
+        context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        raw = socket.create_connection(("127.0.0.1", p.tls_port), timeout=10)
+        with context.wrap_socket(raw, server_hostname="a.test") as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := tls.recv(65536):
+                data += chunk
+        assert data.endswith(b"\r\n\r\nhello")
+    finally:
+        origin.close()
