@@ -196,3 +196,23 @@ def test_a_silent_parent_times_out(start_proxy: Callable[..., Proxy], origin: Or
         assert closed.wait(5), "the connection to the parent was left open"
     finally:
         parent.close()
+
+
+def test_half_close_while_connect_waits_for_auth(
+    start_proxy: Callable[..., Proxy], origin: Origin, tmp_path: Path
+) -> None:
+    """A client that sends CONNECT and its FIN during the check is not left open."""
+    users = tmp_path / "htpasswd"
+    users.write_text("slow:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(12)).decode() + "\n")
+    proxy = start_proxy({"auth_file": str(users)}, tunnel_idle_timeout="60s")
+    token = base64.b64encode(b"slow:pw").decode()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(
+            f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\nHost: x\r\n"
+            f"Proxy-Authorization: Basic {token}\r\n\r\n".encode()
+        )
+        s.shutdown(socket.SHUT_WR)
+        started = time.monotonic()
+        while s.recv(65536):
+            pass
+    assert time.monotonic() - started < 8
