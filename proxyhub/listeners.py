@@ -76,8 +76,18 @@ def bind_now(reactor: Any, description: str, factory: Any, reuse_port: bool = Fa
     return outcome
 
 
-def bind_reuse_port(reactor: Any, description: str, factory: Any) -> Any:
-    """A ``tcp:``/``tcp6:`` port bound with SO_REUSEPORT, or None for other endpoint kinds."""
+@dataclass(frozen=True)
+class TcpAddress:
+    """Where a ``tcp:``/``tcp6:`` endpoint description listens."""
+
+    family: int
+    interface: str
+    port: int
+    backlog: int
+
+
+def tcp_address(description: str) -> TcpAddress | None:
+    """The address of a ``tcp:``/``tcp6:`` (or bare ``PORT``) description, None for others."""
     words = split_description(description)
     if len(words) == 1 and words[0].isdigit():
         words = ["tcp", words[0]]
@@ -85,21 +95,40 @@ def bind_reuse_port(reactor: Any, description: str, factory: Any) -> Any:
         return None
     named = dict(w.split("=", 1) for w in words[1:] if "=" in w)
     positional = [w for w in words[1:] if "=" not in w]
-    port = int(positional[0] if positional else named.get("port", "0"))
     family = socket.AF_INET6 if words[0] == "tcp6" else socket.AF_INET
-    interface = named.get("interface", "::" if family == socket.AF_INET6 else "")
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    return TcpAddress(
+        family=family,
+        interface=named.get("interface", "::" if family == socket.AF_INET6 else ""),
+        port=int(positional[0] if positional else named.get("port", "0")),
+        backlog=int(named.get("backlog", "50")),
+    )
+
+
+def reuse_port_socket(address: TcpAddress) -> socket.socket:
+    """A socket bound to ``address`` with SO_REUSEADDR and SO_REUSEPORT (raises OSError)."""
+    sock = socket.socket(address.family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((interface, port))
-        sock.listen(int(named.get("backlog", "50")))
-        sock.setblocking(False)
-        return reactor.adoptStreamPort(sock.fileno(), family, factory)
+        sock.bind((address.interface, address.port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_reuse_port(reactor: Any, description: str, factory: Any) -> Any:
+    """A ``tcp:``/``tcp6:`` port bound with SO_REUSEPORT, or None for other endpoint kinds."""
+    address = tcp_address(description)
+    if address is None:
+        return None
+    try:
+        with reuse_port_socket(address) as sock:  # the reactor keeps its own duplicate
+            sock.listen(address.backlog)
+            sock.setblocking(False)
+            return reactor.adoptStreamPort(sock.fileno(), address.family, factory)
     except OSError as e:
         raise BindError(f"cannot listen on {description}: {e.strerror or e}") from None
-    finally:
-        sock.close()  # the reactor holds its own duplicate
 
 
 class ListenerSet:

@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 from typing import Any
@@ -35,8 +34,7 @@ from twisted.python.failure import Failure
 from .admin.site import make_admin_site
 from .admin.source import MetricsSource
 from .config import Config, ConfigError, load_config
-from .config.values import split_description
-from .listeners import BindError, ListenerSet, Wanted
+from .listeners import BindError, ListenerSet, Wanted, reuse_port_socket, tcp_address
 from .net.registry import ConnectionRegistry
 from .wiring import listener_names
 
@@ -275,21 +273,14 @@ def servable(config: Config) -> str | None:
 
 
 def _port_free(description: str) -> str | None:
-    """Whether a worker could bind ``description`` with SO_REUSEPORT (tcp ports only)."""
-    words = split_description(description)
-    if not words or words[0] not in ("tcp", "tcp6"):
+    """Why a worker could not bind ``description`` with SO_REUSEPORT (tcp ports only), or None."""
+    address = tcp_address(description)
+    if address is None:
         return None
-    named = dict(w.split("=", 1) for w in words[1:] if "=" in w)
-    positional = [w for w in words[1:] if "=" not in w]
-    port = int(positional[0] if positional else named.get("port", "0"))
-    if port == 0:
+    if address.port == 0:
         return f"cannot listen on {description}: workers need a fixed port, not 0"
-    family = socket.AF_INET6 if words[0] == "tcp6" else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        try:
-            sock.bind((named.get("interface", ""), port))
-        except OSError as e:
-            return f"cannot listen on {description}: {e.strerror or e}"
+    try:
+        reuse_port_socket(address).close()
+    except OSError as e:
+        return f"cannot listen on {description}: {e.strerror or e}"
     return None

@@ -21,7 +21,7 @@ from ..config.model import ParentProxy
 from ..http import Limits, RemoteProtocolError, ResponseHead, ResponseReader
 from ..http.target import Authority
 from ..policy.parents import basic_credentials, parent_label
-from .connect import Connectable, connect_to
+from .connect import connect_to
 from .routes import ForwardRoute, RouteFailure, describe_connect_failure
 
 PARENT_HEAD_LIMITS = Limits(8192, 16384, 100, 0)
@@ -142,6 +142,3 @@ def _handshake(end: Any, parent: ParentProxy, authority: Authority) -> Deferred[
     end.handshake, end.handshake_lost = on_bytes, on_lost
     end.transport.write(connect_request(parent, authority))
     return done
-
-
-__all__ = ["Connectable", "ParentRefused", "connect_request", "dial_tunnel"]
