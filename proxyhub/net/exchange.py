@@ -25,6 +25,7 @@ from ..http import (
     ResponseHead,
     chunk_header,
 )
+from . import send
 from .flow import BULK_BUFFER, feed_from, producer_of, stop_feeding
 from .routes import Choice, Route, RouteFailure
 from .splice import Splice
@@ -131,7 +132,7 @@ class Exchange:
         conn.begin(self, self.req.method, self.ctx.settings.read_timeout)
         transport = conn.transport
         head_for = self.head_for
-        transport.write(head_for(self.choice) if head_for is not None else self.upstream_head)
+        send.write(transport, self.upstream_head if head_for is None else head_for(self.choice))
         for data in self.pending:
             self._send_body(data)
         self.pending = []
@@ -159,15 +160,15 @@ class Exchange:
     def _send_body(self, data: bytes) -> None:
         assert self.up is not None
         if self.req.chunked:
-            self.up.transport.writeSequence([chunk_header(len(data)), data, CRLF])
+            send.write_parts(self.up.transport, [chunk_header(len(data)), data, CRLF])
         else:
-            self.up.transport.write(data)
+            send.write(self.up.transport, data)
 
     def _send_end(self) -> None:
         assert self.up is not None
         transport = self.up.transport
         if self.req.chunked:
-            transport.write(LAST_CHUNK)
+            send.write(transport, LAST_CHUNK)
         if producer_of(transport) is not None:
             stop_feeding(transport, self.down.gate)
 
@@ -191,7 +192,7 @@ class Exchange:
             if self.finished:
                 return
         if out:
-            self.down.transport.writeSequence(out)
+            send.write_parts(self.down.transport, out)
         up = self.up
         if self.response_started and up is not None and producer_of(self.down.transport) is None:
             feed_from(self.down.transport, up.gate)
@@ -220,7 +221,7 @@ class Exchange:
         assert up is not None and choice is not None
         block = self.route.switching_block(resp)
         out.append(b"HTTP/1.1 101 %s%s\r\n\r\n" % (resp.reason, block))
-        self.down.transport.writeSequence(out)
+        send.write_parts(self.down.transport, out)
         out.clear()
         self.response, self.response_started, self.finished = resp, True, True
         self._detach_for_splice(up)
@@ -276,7 +277,7 @@ class Exchange:
         if self.rechunk:
             out.append(LAST_CHUNK)
         down = self.down.transport
-        down.writeSequence(out)
+        send.write_parts(down, out)
         up = self.up
         assert up is not None and self.response is not None
         if producer_of(down) is up.gate:

@@ -22,6 +22,7 @@ from zope.interface import implementer
 from ..http import END, Event, RemoteProtocolError, RequestHead, RequestReader
 from ..observe.accesslog import AccessRecord
 from ..policy.pages import Fields, error_page
+from . import send
 from .exchange import Exchange
 from .flow import ReadGate
 from .splice import Splice
@@ -266,7 +267,7 @@ class HTTPServerProtocol(Protocol):
     def answer_locally(self, head: RequestHead, status: int, response: bytes) -> None:
         """Answer with a complete ``response`` of our own (it must say Connection: close
         when the request has a body or is not keep-alive)."""
-        self.transport.write(response)
+        send.write(self.transport, response)
         self._replied(status, close=head.has_body or not head.keep_alive)
 
     def resume_request(self, events: list[Event]) -> None:
@@ -312,7 +313,7 @@ class HTTPServerProtocol(Protocol):
         page = error_page(
             status, detail, self.ctx.name, close=close, location=location, fields=fields
         )
-        self.transport.write(page)
+        send.write(self.transport, page)
 
     def _refuse(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..observe.accesslog import AccessRecord
+from . import send
 from .flow import BULK_BUFFER, feed_from, stop_feeding
 
 
@@ -71,7 +72,7 @@ class Splice:
             self.down.reader.feed(data)  # held in the (switched) reader until joined
             return
         self.bytes_in += len(data)
-        self.origin.transport.write(data)
+        send.write(self.origin.transport, data)
         if self._half_closed_at is None:
             self.deadline = self.ctx.reactor.seconds() + self._idle_timeout
         else:
@@ -80,7 +81,7 @@ class Splice:
     def from_origin(self, data: bytes) -> None:
         """Bytes from the origin, for the client."""
         self.bytes_out += len(data)
-        self.down.transport.write(data)
+        send.write(self.down.transport, data)
         if self._half_closed_at is None:
             self.deadline = self.ctx.reactor.seconds() + self._idle_timeout
         else:
