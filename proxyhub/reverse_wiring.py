@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.logger import Logger
-from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from .config import Config
 from .config.values import endpoint_port
@@ -20,6 +19,7 @@ from .net.backends import BackendSet
 from .net.health_checks import HealthChecker
 from .net.proxy_header import ProxyHeaderFactory
 from .net.reverse import ReverseContext, ReverseFactory
+from .net.send import DirectTLSFactory
 from .net.tls import CertificateStore, ReloadableCertificates
 from .policy.reverse_headers import ReverseRewriter
 from .policy.routing import Router
@@ -103,7 +103,7 @@ def _tls_wanted(
         holder = ReloadableCertificates(ctx.certificates)
         inner = ReverseFactory(ctx)
         inner.certificates = holder
-        tls = TLSMemoryBIOFactory(holder.options(), False, inner)  # type: ignore[arg-type]
+        tls = DirectTLSFactory(holder.options(), False, inner)  # type: ignore[arg-type]
         return wrap(tls), inner
 
     def update(entry: Any) -> None:

@@ -14,14 +14,17 @@ the kernel did not take (or any error) to ``transport.write``.  Ordering is
 kept because anything already queued makes it defer to the transport, and
 the transport's own error handling still sees every failure, because a
 failed send is retried there.  TLS transports and test transports always
-take the ordinary path.
+take the ordinary path; the TLS listeners use :class:`DirectTLSFactory`,
+whose records are written the same way.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from OpenSSL.SSL import WantReadError
 from twisted.internet import tcp
+from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 
 _PLAIN_TCP = (tcp.Server, tcp.Client)
 
@@ -54,3 +57,26 @@ def _idle(transport: Any) -> bool:
         and not transport.dataBuffer
         and not transport._tempDataBuffer
     )
+
+
+class DirectTLSProtocol(TLSMemoryBIOProtocol):
+    """Server-side TLS whose records reach the socket through :func:`write`.
+
+    Twisted's default, ``BufferingTLSTransport``, holds every write until the
+    next reactor iteration (a ``callLater(0)`` per response) to merge small
+    ones; ours are already one write per batch of events, so that only added
+    a timer and a loop iteration to each response.
+    """
+
+    def _flushSendBIO(self) -> None:  # the one place Twisted moves TLS records out
+        try:
+            data = self._tlsConnection.bio_read(2**15)
+        except WantReadError:
+            return
+        write(self.transport, data)
+
+
+class DirectTLSFactory(TLSMemoryBIOFactory):
+    """A ``TLSMemoryBIOFactory`` building :class:`DirectTLSProtocol` connections."""
+
+    protocol = DirectTLSProtocol

@@ -94,3 +94,14 @@ def test_other_transports_use_their_own_write() -> None:
     transport = StringTransport()
     send.write_parts(transport, [b"a", b"b"])
     assert transport.value() == b"ab"
+
+
+def test_tls_override_still_matches_twisted() -> None:
+    """DirectTLSProtocol replaces a method Twisted's TLS protocol still defines and calls."""
+    import inspect
+
+    from twisted.protocols.tls import TLSMemoryBIOProtocol
+
+    assert "_flushSendBIO" in vars(TLSMemoryBIOProtocol)
+    assert "self._flushSendBIO()" in inspect.getsource(TLSMemoryBIOProtocol._write)
+    assert "_flushSendBIO" in vars(send.DirectTLSProtocol)
