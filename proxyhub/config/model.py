@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from ipaddress import IPv4Network, IPv6Network
+from typing import Any
 
 Network = IPv4Network | IPv6Network
+
+
+def _hash_once(record: Any) -> int:
+    """The hash of a frozen record's fields, computed on first use and kept.
+
+    Backends and routes are dict keys on every request; the generated
+    ``__hash__`` rehashed every field (a route holds its backends) each time.
+    """
+    cached = record.__dict__.get("_hash")
+    if cached is None:
+        cached = record.__dict__["_hash"] = hash(
+            tuple(getattr(record, f.name) for f in fields(record))
+        )
+    return int(cached)
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,8 @@ class Backend:
     def __str__(self) -> str:
         return self.url
 
+    __hash__ = _hash_once
+
 
 @dataclass(frozen=True)
 class HostRoute:
@@ -136,6 +153,8 @@ class HostRoute:
     strip_prefix: bool  # only ever True on a path route
     preserve_host: bool  # send the client's Host (True) or the backend's host:port (False)
     cache: bool = False  # keep responses in the [cache] (when it is enabled)
+
+    __hash__ = _hash_once
 
     @property
     def section(self) -> str:

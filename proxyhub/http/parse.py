@@ -9,6 +9,7 @@ Transfer-Encoding but ``chunked``, and a missing or repeated Host.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import RemoteProtocolError
@@ -20,7 +21,6 @@ _TARGET = re.compile(rb"[\x21-\x7e]+")
 _FIELD = re.compile(rb"([" + _TCHAR + rb"]+):([\t\x20-\x7e\x80-\xff]*)")
 _REASON = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _HOST = re.compile(rb"[A-Za-z0-9._~!$&'()*+,;=:%\[\]-]*")
-_DIGITS = re.compile(rb"[0-9]{1,18}")
 _VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _SUPPORTED = (b"HTTP/1.1", b"HTTP/1.0")
 _FIELD_LINES = rb"((?:\r\n[" + _TCHAR + rb"]+:[\t\x20-\x7e\x80-\xff]*)*)"
@@ -76,20 +76,11 @@ def _describe_bad_line(line: bytes) -> str:
     return "invalid character in a header value"
 
 
-class _Framing:
-    """What the framing fields of one head say."""
-
-    __slots__ = ("chunked", "connection", "content_length", "host", "host_count")
-
-    def __init__(self) -> None:
-        self.content_length: int | None = None
-        self.chunked = False
-        self.connection: frozenset[bytes] = _NO_TOKENS
-        self.host: bytes | None = None
-        self.host_count = 0
-
-
 _NO_TOKENS: frozenset[bytes] = frozenset()
+_COMMON_CONNECTION = {  # the values nearly every peer sends, pre-split
+    b"keep-alive": frozenset({b"keep-alive"}),
+    b"close": frozenset({b"close"}),
+}
 _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _HOST_FIELD = range(4)
 _FRAMING_FIELDS = {
     b"content-length": _CONTENT_LENGTH,
@@ -97,45 +88,60 @@ _FRAMING_FIELDS = {
     b"connection": _CONNECTION,
     b"host": _HOST_FIELD,
 }
+_MAX_LENGTH_DIGITS = 18
+
+Framing = tuple[int | None, bool, frozenset[bytes], bytes | None, int]
+"""Content-Length, chunked, Connection tokens, Host value and the number of Host fields."""
 
 
-def _scan_framing(fields: Fields, status_for_errors: int) -> _Framing:
+def _scan_framing(fields: Iterable[tuple[bytes, bytes]], status_for_errors: int) -> Framing:
     """Find Content-Length, Transfer-Encoding, Connection and Host in one pass.
 
     ``status_for_errors`` is 400 for requests and 502 for responses; responses
     alone may repeat an identical Content-Length (RFC 9110 section 8.6).
+    Values may still carry trailing whitespace.
     """
-    f = _Framing()
+    content_length: int | None = None
+    chunked = False
+    connection = _NO_TOKENS
+    host = None
+    host_count = 0
     kind_of = _FRAMING_FIELDS.get
     for name, value in fields:
         kind = kind_of(name.lower())
         if kind is None:
             continue
+        value = value.rstrip(b" \t")
         if kind == _CONTENT_LENGTH:
-            _add_content_length(f, value, status_for_errors)
-        elif kind == _TRANSFER_ENCODING:
-            if f.chunked or value.lower() != b"chunked":
-                raise _fail("unsupported or repeated Transfer-Encoding", status_for_errors)
-            f.chunked = True
+            length = _content_length(value, status_for_errors)
+            if content_length is not None and (
+                status_for_errors == 400 or length != content_length
+            ):
+                raise _fail("repeated Content-Length", status_for_errors)
+            content_length = length
         elif kind == _CONNECTION:
-            tokens = {t.strip(b" \t").lower() for t in value.split(b",")}
-            tokens.discard(b"")
-            f.connection = f.connection | tokens
+            tokens = _COMMON_CONNECTION.get(value.lower()) or _connection_tokens(value)
+            connection = connection | tokens if connection else tokens
+        elif kind == _TRANSFER_ENCODING:
+            if chunked or value.lower() != b"chunked":
+                raise _fail("unsupported or repeated Transfer-Encoding", status_for_errors)
+            chunked = True
         else:
-            f.host_count += 1
-            f.host = value
-    if f.chunked and f.content_length is not None:
+            host_count += 1
+            host = value
+    if chunked and content_length is not None:
         raise _fail("both Content-Length and Transfer-Encoding", status_for_errors)
-    return f
+    return content_length, chunked, connection, host, host_count
 
 
-def _add_content_length(f: _Framing, value: bytes, status_for_errors: int) -> None:
-    if not _DIGITS.fullmatch(value):
+def _content_length(value: bytes, status_for_errors: int) -> int:
+    if not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:  # bytes.isdigit: ASCII only
         raise _fail("invalid Content-Length", status_for_errors)
-    length = int(value)
-    if f.content_length is not None and (status_for_errors == 400 or length != f.content_length):
-        raise _fail("repeated Content-Length", status_for_errors)
-    f.content_length = length
+    return int(value)
+
+
+def _connection_tokens(value: bytes) -> frozenset[bytes]:
+    return frozenset(t.strip(b" \t").lower() for t in value.split(b",")) - {b""}
 
 
 def _keep_alive(version: bytes, connection: frozenset[bytes]) -> bool:
@@ -144,7 +150,7 @@ def _keep_alive(version: bytes, connection: frozenset[bytes]) -> bool:
     return version == b"HTTP/1.1" or b"keep-alive" in connection
 
 
-def _framing_of_raw(raw: bytes, max_headers: int, status_for_errors: int) -> _Framing:
+def _framing_of_raw(raw: bytes, max_headers: int, status_for_errors: int) -> Framing:
     """Framing facts of a field block whose shape one regex already validated.
 
     Only the four framing fields are picked out (by one C-level ``findall``);
@@ -152,8 +158,7 @@ def _framing_of_raw(raw: bytes, max_headers: int, status_for_errors: int) -> _Fr
     """
     if raw.count(b"\r\n") > max_headers:
         raise _fail(f"more than {max_headers} header fields", 431)
-    picked = [(n, v.rstrip(b" \t")) for n, v in _FRAMING_FIELD.findall(raw)]
-    return _scan_framing(picked, status_for_errors)
+    return _scan_framing(_FRAMING_FIELD.findall(raw), status_for_errors)
 
 
 def parse_request_head(head: bytes, limits: Limits) -> RequestHead:
@@ -168,19 +173,20 @@ def parse_request_head(head: bytes, limits: Limits) -> RequestHead:
     raw: bytes | None = None
     if m is not None and len(m[2]) <= limits.max_target_size:
         method, target, version, raw = m[1], m[2], m[3], m[4]
-        f = _framing_of_raw(raw, limits.max_headers, 400)
+        framing = _framing_of_raw(raw, limits.max_headers, 400)
     else:
         lines = head.split(b"\r\n")
         method, target, version = _split_request_line(lines[0], limits)
         fields = parse_fields(lines[1:], limits.max_headers)
-        f = _scan_framing(fields, 400)
-    if f.chunked and version == b"HTTP/1.0":
+        framing = _scan_framing(fields, 400)
+    content_length, chunked, connection, host, host_count = framing
+    if chunked and version == b"HTTP/1.0":
         raise _fail("Transfer-Encoding in an HTTP/1.0 request")
-    if f.host_count > 1 or (f.host_count == 0 and version == b"HTTP/1.1"):
+    if host_count > 1 or (host_count == 0 and version == b"HTTP/1.1"):
         raise _fail("an HTTP/1.1 request needs exactly one Host header")
-    if f.host is not None and not _HOST.fullmatch(f.host):
+    if host is not None and not _HOST.fullmatch(host):
         raise _fail("invalid Host header")
-    if limits.max_body_size and (f.content_length or 0) > limits.max_body_size:
+    if limits.max_body_size and (content_length or 0) > limits.max_body_size:
         raise _fail("request body larger than max_body_size", 413)
     return RequestHead(
         method,
@@ -188,11 +194,11 @@ def parse_request_head(head: bytes, limits: Limits) -> RequestHead:
         version,
         fields,
         raw=raw,
-        host=f.host,
-        content_length=f.content_length,
-        chunked=f.chunked,
-        connection=f.connection,
-        keep_alive=_keep_alive(version, f.connection),
+        host=host,
+        content_length=content_length,
+        chunked=chunked,
+        connection=connection,
+        keep_alive=_keep_alive(version, connection),
     )
 
 
@@ -222,12 +228,12 @@ def parse_response_head(head: bytes, limits: Limits) -> ResponseHead:
     try:
         if m is not None:
             version, status, reason, raw = m[1], int(m[2]), m[3], m[4]
-            f = _framing_of_raw(raw, limits.max_headers, 502)
+            framing = _framing_of_raw(raw, limits.max_headers, 502)
         else:
             lines = head.split(b"\r\n")
             status, reason, version = _split_status_line(lines[0])
             fields = parse_fields(lines[1:], limits.max_headers)
-            f = _scan_framing(fields, 502)
+            framing = _scan_framing(fields, 502)
     except RemoteProtocolError as e:
         if e.status == 502:
             raise
@@ -238,10 +244,10 @@ def parse_response_head(head: bytes, limits: Limits) -> ResponseHead:
         version,
         fields,
         raw=raw,
-        content_length=f.content_length,
-        chunked=f.chunked,
-        connection=f.connection,
-        keep_alive=_keep_alive(version, f.connection),
+        content_length=framing[0],
+        chunked=framing[1],
+        connection=framing[2],
+        keep_alive=_keep_alive(version, framing[2]),
     )
 
 

@@ -10,6 +10,7 @@ route answers at once instead of waiting.
 from __future__ import annotations
 
 import random
+from functools import lru_cache
 from typing import Any
 
 from twisted.logger import Logger
@@ -23,6 +24,7 @@ from .tls import client_tls
 log = Logger()
 
 
+@lru_cache(maxsize=1024)
 def backend_label(backend: Backend) -> str:
     """``host:port`` for logs and error pages."""
     host = f"[{backend.host}]" if ":" in backend.host else backend.host
