@@ -43,6 +43,19 @@ class Exchange:
     """Relays one request to an origin and its response back to the client."""
 
     cache_status: str | None = None  # "MISS" when the cache sent it (see caching.py)
+    # Per-request state that starts the same every time (set on the instance when it changes).
+    up: UpstreamProtocol | None = None
+    choice: Choice | None = None
+    upstream_addr: str | None = None
+    request_done = False
+    response: ResponseHead | None = None
+    response_started = False
+    rechunk = False
+    retried = False
+    upgrade = False  # the client asked to switch protocols (WebSocket)
+    head_for: Callable[[Choice], bytes] | None = None  # a head per upstream
+    finished = False
+    bytes_out = 0
 
     def __init__(
         self,
@@ -56,21 +69,9 @@ class Exchange:
         self.req = head
         self.upstream_head = upstream_head
         self.route = route
-        self.up: UpstreamProtocol | None = None
-        self.choice: Choice | None = None
         self.tried: list[Choice] = []
-        self.upstream_addr: str | None = None
         self.pending: list[bytes] = []
-        self.request_done = False
-        self.response: ResponseHead | None = None
-        self.response_started = False
-        self.rechunk = False
         self.close_after = not head.keep_alive
-        self.retried = False
-        self.upgrade = False  # the client asked to switch protocols (WebSocket)
-        self.head_for: Callable[[Choice], bytes] | None = None  # a head per upstream
-        self.finished = False
-        self.bytes_out = 0
 
     # -- starting -------------------------------------------------------------
     def start(self) -> None:

@@ -27,6 +27,8 @@ from .exchange import Exchange
 from .routes import Choice, RouteFailure, describe_connect_failure
 from .server import HANDSHAKE, HEAD_WAIT, HTTPServerProtocol, Refusal
 
+_UNKNOWN = object()
+
 
 class RouteTable(Protocol):
     """Maps a Host header and path to a route (anything hashable with the fields below)."""
@@ -125,6 +127,7 @@ class ReverseProtocol(HTTPServerProtocol):
     """Serves one client connection of a reverse (front-end) listener."""
 
     ctx: ReverseContext
+    _sni: bytes | object | None = _UNKNOWN
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -140,7 +143,7 @@ class ReverseProtocol(HTTPServerProtocol):
         if isinstance(outcome, Refusal):
             self.refuse_request(head, outcome)
             return
-        route, path, upstream_path = outcome
+        route, backends, path, upstream_path = outcome
         upgrade = websocket_upgrade(head)
         cache = self.ctx.cache
         if cache is not None and route.cache and not upgrade and head.host:
@@ -149,22 +152,28 @@ class ReverseProtocol(HTTPServerProtocol):
                 self,
                 head,
                 b"%s://%s%s" % (ctx.scheme.encode(), head.host, path),
-                ReverseRoute(ctx, ctx.backends[route], self.client_ip),
-                lambda cls: self._exchange(cls, head, route, upstream_path, False),
+                ReverseRoute(ctx, backends, self.client_ip),
+                lambda cls: self._exchange(cls, head, route, backends, upstream_path, False),
                 ctx.hsts_line,
             )
             return
-        self.start_exchange(self._exchange(Exchange, head, route, upstream_path, upgrade))
+        self.start_exchange(self._exchange(Exchange, head, route, backends, upstream_path, upgrade))
 
     def _exchange(
-        self, cls: type[Exchange], head: RequestHead, route: Any, path: bytes, upgrade: bool
+        self,
+        cls: type[Exchange],
+        head: RequestHead,
+        route: Any,
+        backends: BackendSet,
+        path: bytes,
+        upgrade: bool,
     ) -> Exchange:
         """The exchange (of class ``cls``) relaying a request to ``route``'s backends."""
         exchange = cls(
             self,
             head,
             self._upstream_head(head, path, head.host or b"", upgrade),
-            ReverseRoute(self.ctx, self.ctx.backends[route], self.client_ip),
+            ReverseRoute(self.ctx, backends, self.client_ip),
         )
         if not route.preserve_host:  # each backend hears its own name as Host
             exchange.head_for = lambda choice: self._upstream_head(
@@ -183,8 +192,8 @@ class ReverseProtocol(HTTPServerProtocol):
             block += b"\r\nContent-Length: %d" % head.content_length
         return b"%s %s HTTP/1.1%s\r\n\r\n" % (head.method, path, block)
 
-    def _route(self, head: RequestHead) -> Refusal | tuple[Any, bytes, bytes]:
-        """The route, path and upstream path of a request, else a Refusal."""
+    def _route(self, head: RequestHead) -> Refusal | tuple[Any, BackendSet, bytes, bytes]:
+        """The route, its backends, the path and upstream path of a request, else a Refusal."""
         if head.method in (b"TRACE", b"CONNECT"):
             return Refusal(405, f"{head.method.decode()} is not allowed here.")
         host, path = head.host or b"", head.target
@@ -204,7 +213,8 @@ class ReverseProtocol(HTTPServerProtocol):
         sni = self._server_name()
         if sni is not None and self.ctx.routes.route(sni, path) not in (None, route):
             return Refusal(421, "The TLS server name and the Host header name different sites.")
-        return route, path, self.ctx.backends[route].upstream_path(route, path)
+        backends = self.ctx.backends[route]
+        return route, backends, path, backends.upstream_path(route, path)
 
     def _redirect(self, host: bytes, path: bytes) -> Refusal:
         name = host.rsplit(b":", 1)[0] if not host.endswith(b"]") else host
@@ -214,12 +224,14 @@ class ReverseProtocol(HTTPServerProtocol):
         return Refusal(308, "This site is served over HTTPS.", location)
 
     def _server_name(self) -> bytes | None:
-        handle = getattr(self.transport, "getHandle", None)
-        if self.ctx.scheme != "https" or handle is None:
+        """The SNI name the client sent (None on plain HTTP); it cannot change, so asked once."""
+        if self.ctx.scheme != "https":
             return None
-        connection = handle()
-        get = getattr(connection, "get_servername", None)
-        return get() if get is not None else None
+        if self._sni is _UNKNOWN:
+            handle = getattr(self.transport, "getHandle", None)
+            get = getattr(handle(), "get_servername", None) if handle is not None else None
+            self._sni = get() if get is not None else None
+        return self._sni  # type: ignore[return-value]
 
 
 class ReverseFactory(Factory):

@@ -134,6 +134,9 @@ class HealthMonitor(Generic[B]):
 
     def connect_succeeded(self, backend: B, now: float) -> HealthEvent[B] | None:
         """A connection to ``backend`` for a request was established."""
+        track = self._tracks[backend]
+        if track.state is State.UP and not track.failures:
+            return None  # the usual case, and a pass changes nothing in it
         return self._report(backend, now, passed=True, check=False, what="connect succeeded")
 
     def connect_failed(self, backend: B, now: float) -> HealthEvent[B] | None:
