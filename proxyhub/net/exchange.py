@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from ..http import (
@@ -84,11 +83,11 @@ class Exchange:
         except RouteFailure as e:
             self.fail(e.status, e.detail)
             return
-        if isinstance(outcome, Deferred):
+        if isinstance(outcome, tuple):  # a Choice; testing for Deferred (an ABC) is slower
+            self._chosen(outcome, fresh)
+        else:
             self.down.gate.pause(UPSTREAM_WAIT)
             outcome.addCallbacks(self._chosen, self._choose_failed, (fresh,))
-        else:
-            self._chosen(outcome, fresh)
 
     def _choose_failed(self, failure: Failure) -> None:
         error = failure.value
