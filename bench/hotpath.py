@@ -76,13 +76,18 @@ def proxied_request(kind: str) -> Callable[[], None]:
     return once
 
 
+def repeat(once: Callable[[], None], requests: int) -> None:
+    """Send ``requests`` requests through the proxy."""
+    for _ in range(requests):
+        once()
+
+
 def time_per_request(once: Callable[[], None], requests: int, rounds: int = 5) -> float:
     """The best of ``rounds`` timings, in seconds per request."""
     best = float("inf")
     for _ in range(rounds):
         started = time.perf_counter()
-        for _ in range(requests):
-            once()
+        repeat(once, requests)
         best = min(best, (time.perf_counter() - started) / requests)
     return best
 
@@ -98,11 +103,10 @@ def main() -> None:
     for kind in kinds:
         once = proxied_request(kind)
         if args.once:
-            for _ in range(args.requests):
-                once()
+            repeat(once, args.requests)
         elif args.profile:
             profiler = cProfile.Profile()
-            profiler.runcall(lambda: [once() for _ in range(args.requests)])
+            profiler.runcall(repeat, once, args.requests)
             pstats.Stats(profiler).sort_stats(args.profile).print_stats(30)
         else:
             seconds = time_per_request(once, args.requests)
