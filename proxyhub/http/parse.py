@@ -171,8 +171,8 @@ def parse_request_head(head: bytes, limits: Limits) -> RequestHead:
     m = _REQUEST_FAST.fullmatch(head)
     fields: Fields | None = None
     raw: bytes | None = None
-    if m is not None and len(m[2]) <= limits.max_target_size:
-        method, target, version, raw = m[1], m[2], m[3], m[4]
+    if m is not None and m.end(2) - m.start(2) <= limits.max_target_size:
+        method, target, version, raw = m.groups()
         framing = _framing_of_raw(raw, limits.max_headers, 400)
     else:
         lines = head.split(b"\r\n")
@@ -227,7 +227,8 @@ def parse_response_head(head: bytes, limits: Limits) -> ResponseHead:
     raw: bytes | None = None
     try:
         if m is not None:
-            version, status, reason, raw = m[1], int(m[2]), m[3], m[4]
+            version, code, reason, raw = m.groups()
+            status = int(code)
             framing = _framing_of_raw(raw, limits.max_headers, 502)
         else:
             lines = head.split(b"\r\n")

@@ -49,6 +49,8 @@ class ForwardRewriter:
             request_drop = request_drop | {b"x-forwarded-for"}
         self._request_drop = frozenset(request_drop)
         self._response_drop = frozenset(HOP_BY_HOP)
+        self._request_pattern = drop_pattern(self._request_drop)
+        self._response_pattern = drop_pattern(self._response_drop)
 
     def request_block(
         self, head: RequestHead, authority: Authority, client_ip: str
@@ -66,12 +68,14 @@ class ForwardRewriter:
         return b"".join(parts)
 
     def _strip(self, raw: bytes, head: RequestHead) -> bytes:
-        extra = head.connection - _PLAIN_CONNECTION_TOKENS
-        names = self._request_drop | extra if extra else self._request_drop
+        if head.connection <= _PLAIN_CONNECTION_TOKENS:
+            return self._request_pattern.sub(b"", raw)
+        names = self._request_drop | (head.connection - _PLAIN_CONNECTION_TOKENS)
         return drop_pattern(names).sub(b"", raw)
 
     def response_block(self, resp: ResponseHead) -> bytes:
         """The field block to send back to the client (framing fields not included)."""
-        extra = resp.connection - _PLAIN_CONNECTION_TOKENS
-        names = self._response_drop | extra if extra else self._response_drop
+        if resp.connection <= _PLAIN_CONNECTION_TOKENS:
+            return self._response_pattern.sub(b"", resp.raw) + self.via_line
+        names = self._response_drop | (resp.connection - _PLAIN_CONNECTION_TOKENS)
         return drop_pattern(names).sub(b"", resp.raw) + self.via_line

@@ -51,6 +51,8 @@ class ReverseRewriter:
         request_drop = HOP_BY_HOP | {b"host"}
         self._drop_untrusted = frozenset(request_drop | _CLIENT_SUPPLIED)
         self._drop_trusted = frozenset(request_drop | {b"x-forwarded-for"})
+        self._response_pattern = drop_pattern(self._response_drop)
+        self._untrusted_pattern = drop_pattern(self._drop_untrusted)
 
     def request_block(
         self,
@@ -64,13 +66,14 @@ class ReverseRewriter:
         """The field block for the backend: ``host`` is the Host value to send."""
         raw = head.raw
         trusted = is_trusted(client_ip, self.trusted_proxies)
-        names = self._drop_trusted if trusted else self._drop_untrusted
-        extra = head.connection - _PLAIN_CONNECTION_TOKENS
-        if extra:
-            names = names | extra
+        if not trusted and head.connection <= _PLAIN_CONNECTION_TOKENS:
+            pattern = self._untrusted_pattern  # the usual case, compiled in advance
+        else:
+            names = self._drop_trusted if trusted else self._drop_untrusted
+            pattern = drop_pattern(names | (head.connection - _PLAIN_CONNECTION_TOKENS))
         prior = [v.rstrip(b" \t") for v in _XFF.findall(raw)] if trusted else []
         prior.append(client_ip.encode("ascii"))
-        parts = [b"\r\nHost: ", host, drop_pattern(names).sub(b"", raw)]
+        parts = [b"\r\nHost: ", host, pattern.sub(b"", raw)]
         parts.append(b"\r\nX-Forwarded-For: " + b", ".join(prior))
         lowered = raw.lower() if trusted else b""
         if not trusted or b"x-forwarded-proto" not in lowered:
@@ -83,8 +86,9 @@ class ReverseRewriter:
 
     def response_block(self, resp: ResponseHead) -> bytes:
         """The field block for the client (framing fields not included)."""
-        extra = resp.connection - _PLAIN_CONNECTION_TOKENS
-        names = self._response_drop | extra if extra else self._response_drop
+        if resp.connection <= _PLAIN_CONNECTION_TOKENS:
+            return self._response_pattern.sub(b"", resp.raw)
+        names = self._response_drop | (resp.connection - _PLAIN_CONNECTION_TOKENS)
         return drop_pattern(names).sub(b"", resp.raw)
 
     def switching_block(self, resp: ResponseHead) -> bytes:
