@@ -48,15 +48,24 @@ def write_parts(transport: Any, parts: list[bytes]) -> None:
 
 
 def _idle(transport: Any) -> bool:
-    """True when a direct send cannot overtake or bypass anything the transport holds."""
-    return (
-        not transport.TLS
-        and transport.connected
-        and not transport.disconnecting
-        and not transport._writeDisconnecting
-        and not transport.dataBuffer
-        and not transport._tempDataBuffer
-    )
+    """True when a direct send cannot overtake or bypass anything the transport holds.
+
+    This reads the write buffer of Twisted's ``FileDescriptor``, which has no
+    public accessor: the one place proxyhub depends on Twisted's internals for
+    speed.  Should they change, every write simply goes through
+    ``transport.write`` again (tests/unit/net/test_send.py then fails).
+    """
+    try:
+        return bool(
+            not transport.TLS
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._writeDisconnecting
+            and not transport.dataBuffer
+            and not transport._tempDataBuffer
+        )
+    except AttributeError:
+        return False
 
 
 class DirectTLSProtocol(TLSMemoryBIOProtocol):
@@ -69,8 +78,12 @@ class DirectTLSProtocol(TLSMemoryBIOProtocol):
     """
 
     def _flushSendBIO(self) -> None:  # the one place Twisted moves TLS records out
+        connection = getattr(self, "_tlsConnection", None)
+        if connection is None:  # not the Twisted this was written for: do as it does
+            super()._flushSendBIO()
+            return
         try:
-            data = self._tlsConnection.bio_read(2**15)
+            data = connection.bio_read(2**15)
         except WantReadError:
             return
         write(self.transport, data)

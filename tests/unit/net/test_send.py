@@ -105,3 +105,14 @@ def test_tls_override_still_matches_twisted() -> None:
     assert "_flushSendBIO" in vars(TLSMemoryBIOProtocol)
     assert "self._flushSendBIO()" in inspect.getsource(TLSMemoryBIOProtocol._write)
     assert "_flushSendBIO" in vars(send.DirectTLSProtocol)
+
+
+def test_missing_twisted_internals_fall_back_to_write(pair: Pair) -> None:
+    """Without the buffer attributes it reads, every write goes through transport.write."""
+    transport, _, _ = pair
+    vars(transport).pop("_tempDataBuffer")  # as if Twisted had renamed it
+    assert not hasattr(transport, "_tempDataBuffer")
+    writes: list[bytes] = []
+    transport.write = writes.append  # type: ignore[method-assign]
+    send.write(transport, b"hello")
+    assert writes == [b"hello"]
