@@ -47,6 +47,17 @@ def write_parts(transport: Any, parts: list[bytes]) -> None:
     write(transport, parts[0] if len(parts) == 1 else b"".join(parts))
 
 
+def close_cut_short(transport: Any) -> None:
+    """Close after what was written, in a way that says the response was cut short.
+
+    Over TLS that means no close_notify: the TCP connection under TLS is closed
+    instead, so a client can tell a response broken off (its origin failed
+    mid-body) from one that ended, even when the end is only the close.
+    """
+    under: Any = transport.transport if isinstance(transport, TLSMemoryBIOProtocol) else None
+    (under if under is not None else transport).loseConnection()
+
+
 def _idle(transport: Any) -> bool:
     """True when a direct send cannot overtake or bypass anything the transport holds.
 
@@ -60,6 +71,7 @@ def _idle(transport: Any) -> bool:
             not transport.TLS
             and transport.connected
             and not transport.disconnecting
+            and not transport._aborting  # abortConnection: buffered bytes are to be dropped
             and not transport._writeDisconnecting
             and not transport.dataBuffer
             and not transport._tempDataBuffer
@@ -79,7 +91,10 @@ class DirectTLSProtocol(TLSMemoryBIOProtocol):
 
     def _flushSendBIO(self) -> None:  # the one place Twisted moves TLS records out
         connection = getattr(self, "_tlsConnection", None)
-        if connection is None:  # not the Twisted this was written for: do as it does
+        if connection is None or getattr(self, "_aborted", True):
+            # Not the Twisted this was written for, or aborting: abortConnection
+            # shuts TLS down first, and its close_notify must be dropped with the
+            # rest, or a cut-off response would look complete.
             super()._flushSendBIO()
             return
         try:

@@ -353,7 +353,10 @@ class HTTPServerProtocol(Protocol):
             exchange.cache_status,
         )
         self.exchange = None
-        if abort or exchange.close_after:
+        if abort:
+            self.phase = CLOSING
+            send.close_cut_short(self.transport)
+        elif exchange.close_after:
             self.phase = CLOSING
             self.transport.loseConnection()
         else:

@@ -284,3 +284,43 @@ def test_streamed_tls_response_with_connection_close_ends(
         assert data.endswith(b"\r\n\r\nhello")
     finally:
         origin.close()
+
+
+def test_a_response_cut_short_ends_without_close_notify(
+    start_proxy,  # type: ignore[no-untyped-def]
+    pki: Path,
+) -> None:
+    """An origin failing mid-body ends an HTTP/1.0 client's TLS stream without close_notify."""
+    import socket
+    import ssl
+
+    from .origins import ScriptedOrigin, read_head
+
+    def chunk_then_die(conn: socket.socket) -> None:
+        read_head(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+
+    origin = ScriptedOrigin(chunk_then_die)
+    try:
+        p = start_proxy(
+            sections={
+                "reverse": {
+                    "listen": "tcp:{port}:interface=127.0.0.1",
+                    "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
+                    "certificates": str(pki / "certs" / "*.pem"),
+                },
+                "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
+            }
+        )
+        context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        raw = socket.create_connection(("127.0.0.1", p.tls_port), timeout=10)
+        with context.wrap_socket(raw, server_hostname="a.test", suppress_ragged_eofs=False) as tls:
+            tls.sendall(b"GET / HTTP/1.0\r\nHost: a.test\r\n\r\n")
+            data = b""
+            with pytest.raises(ssl.SSLEOFError):  # a clean close_notify would end the loop
+                while chunk := tls.recv(65536):
+                    data += chunk
+        assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\nhello")
+        assert b"Content-Length" not in data and b"chunked" not in data  # close-delimited
+    finally:
+        origin.close()

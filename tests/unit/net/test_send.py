@@ -1,6 +1,6 @@
 """send.write: straight to the socket when nothing is queued, else through the transport.
 
-These use one real loopback TCP connection (no reactor runs: a MemoryReactor
+These use one real loopback TCP connection (no reactor runs: a MemoryReactorClock
 only records the transport's requests to be told about writability).
 """
 
@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import pytest
 from twisted.internet import tcp
 from twisted.internet.protocol import Protocol
-from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from proxyhub.net import send
 
-Pair = tuple[tcp.Server, socket.socket, MemoryReactor]
+Pair = tuple[tcp.Server, socket.socket, MemoryReactorClock]
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def pair() -> Iterator[Pair]:
         peer = socket.create_connection(listener.getsockname())
         ours, addr = listener.accept()
     ours.setblocking(False)
-    reactor = MemoryReactor()
+    reactor = MemoryReactorClock()
     transport = tcp.Server(ours, Protocol(), addr, None, 1, reactor)  # type: ignore[arg-type]
     yield transport, peer, reactor
     peer.close()
@@ -116,3 +116,14 @@ def test_missing_twisted_internals_fall_back_to_write(pair: Pair) -> None:
     transport.write = writes.append  # type: ignore[method-assign]
     send.write(transport, b"hello")
     assert writes == [b"hello"]
+
+
+def test_nothing_is_sent_after_an_abort(pair: Pair) -> None:
+    """abortConnection drops what is buffered; a later write must not reach the peer."""
+    transport, peer, reactor = pair
+    transport.abortConnection()
+    send.write(transport, b"late")
+    reactor.advance(0)  # the abort's connectionLost
+    peer.settimeout(5)
+    with pytest.raises(ConnectionResetError):
+        assert peer.recv(10) == b""  # a reset, and no b"late" before it
