@@ -141,9 +141,8 @@ class _Reader:
         try:
             self._on_head(head, events)
         except RemoteProtocolError:
-            # A bare CR or LF always fails parsing; report it the way a byte-at-a-time
-            # feed would have met it.  (Checked only here: the parser's one-regex
-            # fast path admits no CR or LF outside the CRLF line ends.)
+            # Only a head that failed can hold a bare CR or LF (the fast regex admits
+            # none); report it as a byte-at-a-time feed would have met it.
             crlf = head.count(b"\r\n")
             if head.count(b"\r") != crlf or head.count(b"\n") != crlf:
                 raise self._head_fault(data[: end + 4], data[: end + 4]) from None

@@ -20,11 +20,11 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..http import END, Event, RemoteProtocolError, RequestHead, RequestReader
-from ..observe.accesslog import AccessRecord
 from ..policy.pages import Fields, error_page
 from . import send
 from .exchange import Exchange
 from .flow import ReadGate
+from .request_log import record_request
 from .splice import Splice
 
 log = Logger()
@@ -386,33 +386,18 @@ class HTTPServerProtocol(Protocol):
         cache: str | None = None,
     ) -> None:
         """Count a finished request in the metrics and write its access-log line."""
-        ctx = self.ctx
-        now = ctx.reactor.seconds()
-        started = self._request_started or now
-        metrics = ctx.metrics
-        if metrics is not None:
-            host = route.host_label if route is not None else "-"
-            metrics.request_done(
-                ctx.listener, host, status, self._request_bytes, bytes_out, now - started
-            )
-        log = ctx.access_log
-        if log is None:
-            return
-        log.log(
-            AccessRecord(
-                ts=started,
-                listener=self.ctx.listener,
-                client=self.client_ip,
-                user=self.user,
-                method=head.method.decode("latin-1") if head else "-",
-                target=head.target.decode("latin-1") if head else "-",
-                status=status,
-                bytes_in=self._request_bytes,
-                bytes_out=bytes_out,
-                duration_ms=(now - started) * 1000.0,
-                upstream=upstream,
-                cache=cache,
-            )
+        record_request(
+            self.ctx,
+            started=self._request_started,
+            client=self.client_ip,
+            user=self.user,
+            head=head,
+            status=status,
+            bytes_in=self._request_bytes,
+            bytes_out=bytes_out,
+            upstream=upstream,
+            route=route,
+            cache=cache,
         )
 
     def _log_local(self, status: int) -> None:
