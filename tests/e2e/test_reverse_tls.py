@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import ssl
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ..unit.net.certs import make_ca, make_leaf, pem_cert, pem_key, write_bundle
 from .conftest import Proxy, curl
-from .origins import Origin
+from .origins import Origin, ScriptedOrigin, read_head
 
 
 @pytest.fixture(scope="module")
@@ -134,20 +138,8 @@ def test_stalled_handshake_is_cut_at_tls_handshake_timeout(
 ) -> None:  # type: ignore[no-untyped-def]
     """A client that connects and never says hello is dropped after tls_handshake_timeout."""
     import contextlib
-    import socket
-    import time
 
-    p = start_proxy(
-        sections={
-            "reverse": {
-                "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
-                "listen": "tcp:{port}:interface=127.0.0.1",
-                "certificates": str(pki / "certs" / "*.pem"),
-            },
-            "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
-        },
-        tls_handshake_timeout="1s",
-    )
+    p = tls_front_of(start_proxy, pki, origin.port, tls_handshake_timeout="1s")
     with socket.create_connection(("127.0.0.1", p.tls_port), timeout=5) as s:
         started = time.monotonic()
         with contextlib.suppress(ConnectionResetError):  # a reset is as good as a FIN here
@@ -161,9 +153,6 @@ def test_proxy_protocol_before_tls_closes_promptly(
     origin: Origin,  # type: ignore[no-untyped-def]
 ) -> None:
     """PROXY header, then TLS: Connection: close ends with close_notify and EOF at once."""
-    import socket
-    import ssl
-    import time
 
     p = start_proxy(
         sections={
@@ -198,7 +187,6 @@ def test_sighup_reloads_certificates(
 ) -> None:
     """A certificate file replaced on disk is served after SIGHUP, for new handshakes."""
     import signal
-    import time
 
     certs = tmp_path / "live"
     certs.mkdir()
@@ -244,16 +232,43 @@ def test_testssl_finds_the_intermediate_profile(tls_front: Proxy, tmp_path: Path
     assert found["cipherlist_STRONG"] == "offered"
 
 
-def test_streamed_tls_response_with_connection_close_ends(
-    start_proxy,
-    pki: Path,  # type: ignore[no-untyped-def]
-) -> None:
-    """A response arriving in two pieces still ends with close_notify and EOF over TLS."""
-    import socket
-    import ssl
-    import time
+def tls_front_of(start_proxy: Any, pki: Path, backend_port: int, **proxyhub: str) -> Proxy:
+    """A TLS listener serving every host from one backend ([proxyhub] keys in ``proxyhub``)."""
+    return start_proxy(  # type: ignore[no-any-return]
+        sections={
+            "reverse": {
+                "listen": "tcp:{port}:interface=127.0.0.1",
+                "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
+                "certificates": str(pki / "certs" / "*.pem"),
+            },
+            "host:*": {"backends": f"http://127.0.0.1:{backend_port}"},
+        },
+        **proxyhub,
+    )
 
-    from .origins import ScriptedOrigin, read_head
+
+def read_over_tls(front: Proxy, pki: Path, request: bytes) -> bytes:
+    """Send ``request`` to a.test over TLS and read until the server closes.
+
+    Ragged EOFs are not suppressed: a close without close_notify raises
+    ``ssl.SSLEOFError`` (with what was read so far in ``partial`` of the test).
+    """
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    raw = socket.create_connection(("127.0.0.1", front.tls_port), timeout=10)
+    data = b""
+    with context.wrap_socket(raw, server_hostname="a.test", suppress_ragged_eofs=False) as tls:
+        tls.sendall(request)
+        try:
+            while chunk := tls.recv(65536):
+                data += chunk
+        except ssl.SSLEOFError as e:
+            e.partial = data  # type: ignore[attr-defined]
+            raise
+    return data
+
+
+def test_streamed_tls_response_with_connection_close_ends(start_proxy: Any, pki: Path) -> None:
+    """A response arriving in two pieces still ends with close_notify and EOF over TLS."""
 
     def head_then_body(conn: socket.socket) -> None:
         read_head(conn)
@@ -264,37 +279,15 @@ def test_streamed_tls_response_with_connection_close_ends(
 
     origin = ScriptedOrigin(head_then_body)
     try:
-        p = start_proxy(
-            sections={
-                "reverse": {
-                    "listen": "tcp:{port}:interface=127.0.0.1",
-                    "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
-                    "certificates": str(pki / "certs" / "*.pem"),
-                },
-                "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
-            }
-        )
-        context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-        raw = socket.create_connection(("127.0.0.1", p.tls_port), timeout=10)
-        with context.wrap_socket(raw, server_hostname="a.test") as tls:
-            tls.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
-            data = b""
-            while chunk := tls.recv(65536):
-                data += chunk
-        assert data.endswith(b"\r\n\r\nhello")
+        front = tls_front_of(start_proxy, pki, origin.port)
+        request = b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
+        assert read_over_tls(front, pki, request).endswith(b"\r\n\r\nhello")
     finally:
         origin.close()
 
 
-def test_a_response_cut_short_ends_without_close_notify(
-    start_proxy,  # type: ignore[no-untyped-def]
-    pki: Path,
-) -> None:
+def test_a_response_cut_short_ends_without_close_notify(start_proxy: Any, pki: Path) -> None:
     """An origin failing mid-body ends an HTTP/1.0 client's TLS stream without close_notify."""
-    import socket
-    import ssl
-
-    from .origins import ScriptedOrigin, read_head
 
     def chunk_then_die(conn: socket.socket) -> None:
         read_head(conn)
@@ -302,24 +295,10 @@ def test_a_response_cut_short_ends_without_close_notify(
 
     origin = ScriptedOrigin(chunk_then_die)
     try:
-        p = start_proxy(
-            sections={
-                "reverse": {
-                    "listen": "tcp:{port}:interface=127.0.0.1",
-                    "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
-                    "certificates": str(pki / "certs" / "*.pem"),
-                },
-                "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
-            }
-        )
-        context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-        raw = socket.create_connection(("127.0.0.1", p.tls_port), timeout=10)
-        with context.wrap_socket(raw, server_hostname="a.test", suppress_ragged_eofs=False) as tls:
-            tls.sendall(b"GET / HTTP/1.0\r\nHost: a.test\r\n\r\n")
-            data = b""
-            with pytest.raises(ssl.SSLEOFError):  # a clean close_notify would end the loop
-                while chunk := tls.recv(65536):
-                    data += chunk
+        front = tls_front_of(start_proxy, pki, origin.port)
+        with pytest.raises(ssl.SSLEOFError) as cut:  # a clean close_notify would not raise
+            read_over_tls(front, pki, b"GET / HTTP/1.0\r\nHost: a.test\r\n\r\n")
+        data = cut.value.partial  # type: ignore[attr-defined]
         assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\nhello")
         assert b"Content-Length" not in data and b"chunked" not in data  # close-delimited
     finally:
