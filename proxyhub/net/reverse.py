@@ -27,8 +27,6 @@ from .exchange import Exchange
 from .routes import Choice, RouteFailure, describe_connect_failure
 from .server import HANDSHAKE, HEAD_WAIT, HTTPServerProtocol, Refusal
 
-_UNKNOWN = object()
-
 
 class RouteTable(Protocol):
     """Maps a Host header and path to a route (anything hashable with the fields below)."""
@@ -127,7 +125,7 @@ class ReverseProtocol(HTTPServerProtocol):
     """Serves one client connection of a reverse (front-end) listener."""
 
     ctx: ReverseContext
-    _sni: bytes | object | None = _UNKNOWN
+    server_name: bytes | None = None  # the SNI name, read once the TLS handshake is done
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -135,6 +133,9 @@ class ReverseProtocol(HTTPServerProtocol):
             self._set_deadline(HANDSHAKE, self.ctx.settings.tls_handshake_timeout)
 
     def handshakeCompleted(self) -> None:
+        handle = getattr(self.transport, "getHandle", None)
+        get = getattr(handle(), "get_servername", None) if handle is not None else None
+        self.server_name = get() if get is not None else None
         if self.phase == HANDSHAKE:
             self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
 
@@ -210,7 +211,7 @@ class ReverseProtocol(HTTPServerProtocol):
         route = self.ctx.routes.route(host, path)
         if route is None:
             return Refusal(421, "This server does not serve that host name.")
-        sni = self._server_name()
+        sni = self.server_name
         if sni is not None and self.ctx.routes.route(sni, path) not in (None, route):
             return Refusal(421, "The TLS server name and the Host header name different sites.")
         backends = self.ctx.backends[route]
@@ -222,16 +223,6 @@ class ReverseProtocol(HTTPServerProtocol):
         authority = name if port == 443 else b"%s:%d" % (name, port or 443)
         location = b"https://" + authority + path
         return Refusal(308, "This site is served over HTTPS.", location)
-
-    def _server_name(self) -> bytes | None:
-        """The SNI name the client sent (None on plain HTTP); it cannot change, so asked once."""
-        if self.ctx.scheme != "https":
-            return None
-        if self._sni is _UNKNOWN:
-            handle = getattr(self.transport, "getHandle", None)
-            get = getattr(handle(), "get_servername", None) if handle is not None else None
-            self._sni = get() if get is not None else None
-        return self._sni  # type: ignore[return-value]
 
 
 class ReverseFactory(Factory):
