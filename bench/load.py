@@ -23,10 +23,10 @@ class LoadError(Exception):
     """The load generator could not produce a figure (message says why)."""
 
 
-def run(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run a command to completion in its own process group; (status, stdout+stderr)."""
+def spawn(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a command in its own process group, its stdout and stderr in one pipe."""
     try:
-        popen = subprocess.Popen(
+        return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -36,6 +36,11 @@ def run(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> t
         )
     except OSError as e:
         raise LoadError(f"cannot run {argv[0]}: {e}") from e
+
+
+def run(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run a command to completion in its own process group; (status, stdout+stderr)."""
+    popen = spawn(argv, env)
     try:
         out, _ = popen.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as e:

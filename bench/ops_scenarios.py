@@ -17,12 +17,11 @@ import contextlib
 import http.client
 import os
 import signal
-import subprocess
 import time
 
 import ops_servers  # noqa: F401  (registers the contenders)
 from lab import Lab, Server
-from load import LoadError, parse_wrk, probe, wrk, wrk_argv, wrk_errors
+from load import LoadError, parse_wrk, probe, spawn, wrk, wrk_argv, wrk_errors
 from ops_servers import CACHED_PATH, count_lines, wait_lines
 from registry import Options, origin_target, proxy_url, scenario
 from report import Figure
@@ -122,13 +121,7 @@ def reload(lab: Lab, opts: Options, server: Server) -> Figure:
     before = count_lines(proc.log, RELOADED)
     argv = wrk_argv(proxy_url(server) + "/", cpu=opts.load_cpu, duration=opts.reloads,
                     target=target)  # fmt: skip
-    popen = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    popen = spawn(argv)
     sent = 0
     try:
         time.sleep(0.5)

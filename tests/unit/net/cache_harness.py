@@ -29,6 +29,7 @@ from .harness import (
 NOW = 1_700_000_000.0
 _REQUEST_HEAD = re.compile(rb"[A-Z]+ \S+ HTTP/1\.1\r\n(?:[^\r\n]+\r\n)*")
 URL = b"http://127.0.0.1:8080/a"
+FRESH = b"Cache-Control: max-age=60"  # a response field that makes it storable and fresh
 
 
 class Records:

@@ -8,6 +8,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
 from .cache_harness import (
+    FRESH,
     URL,
     Origin,
     body_of,
@@ -19,8 +20,6 @@ from .cache_harness import (
     status_of,
 )
 from .harness import HalfCloseTransport
-
-FRESH = b"Cache-Control: max-age=60"
 
 
 def setup(**keys: str) -> tuple[MemoryReactorClock, object, Origin]:

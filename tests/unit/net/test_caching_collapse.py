@@ -9,6 +9,7 @@ from twisted.python.failure import Failure
 from proxyhub.cache import CacheKey
 
 from .cache_harness import (
+    FRESH,
     URL,
     Origin,
     body_of,
@@ -19,8 +20,6 @@ from .cache_harness import (
     response,
     status_of,
 )
-
-FRESH = b"Cache-Control: max-age=60"
 
 
 def crowd(n: int, *fields: bytes, **keys: str) -> tuple[MemoryReactorClock, object, Origin, list]:  # type: ignore[type-arg]

@@ -19,6 +19,7 @@ from proxyhub.wiring import config_changes, make_plan
 
 from ..admin.support import FakeSource, request
 from .cache_harness import (
+    FRESH,
     Origin,
     body_of,
     cache_settings,
@@ -29,7 +30,6 @@ from .cache_harness import (
     status_of,
 )
 
-FRESH = b"Cache-Control: max-age=60"
 FORWARD = "[proxyhub]\naccess_log = off\n[forward]\nlisten = tcp:0\n"
 REVERSE = "[reverse]\nlisten = tcp:0\n[host:a.test]\nbackends = http://127.0.0.1:1\ncache = yes\n"
 
