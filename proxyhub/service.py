@@ -231,6 +231,18 @@ class ProxyhubService(MultiService):
         return super().stopService()
 
 
+def install_reactor() -> None:
+    """proxyhub's epoll reactor (see net/reactor.py), unless one is installed already.
+
+    Where there is no epoll (not Linux), Twisted's default reactor is left to install.
+    """
+    try:
+        from .net.reactor import install_unless_chosen
+    except ImportError:
+        return
+    install_unless_chosen()
+
+
 def make_service(path: str, reactor: Any = None) -> MultiService:
     """Load ``path`` and build the service (a worker supervisor when ``workers`` > 1).
 
@@ -242,6 +254,7 @@ def make_service(path: str, reactor: Any = None) -> MultiService:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(1) from None
     if reactor is None:
+        install_reactor()
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor

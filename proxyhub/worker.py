@@ -21,7 +21,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import eventAsText, globalLogBeginner
 
 from .config import ConfigError, load_config
-from .service import ProxyhubService
+from .service import ProxyhubService, install_reactor
 from .wiring import backend_states
 
 REPORT_FD = 3
@@ -58,6 +58,7 @@ def main(argv: list[str]) -> int:
     # config is read fresh at start anyway.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    install_reactor()
     from twisted.internet import reactor as default_reactor
 
     reactor: Any = default_reactor

@@ -45,3 +45,29 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(start_proxy, origin:
     assert results == ["slow\n"]
     assert refused.returncode != 0
     assert p.proc.wait(10) == 0
+
+
+def test_twistd_runs_proxyhubs_reactor_unless_one_is_chosen(tmp_path: Path, origin: Origin) -> None:
+    """Plain ``twistd proxyhub`` runs ProxyEPollReactor; ``--reactor=poll`` keeps poll."""
+    from .conftest import render_ini, wait_listening
+
+    choices = [
+        ([], "proxyhub.net.reactor.ProxyEPollReactor"),
+        (["--reactor=poll"], "twisted.internet.pollreactor.PollReactor"),
+    ]
+    for reactor_args, expected in choices:
+        port = free_port()
+        ini = tmp_path / f"p{port}.ini"
+        ini.write_text(render_ini({"forward": {"listen": f"tcp:{port}:interface=127.0.0.1",
+                                               "deny_destinations": ""}}))  # fmt: skip
+        command = twistd_command(ini)
+        command[3:3] = reactor_args  # twistd's own options go before the plugin name
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            wait_listening(port, proc)
+            answer = curl("-x", f"http://127.0.0.1:{port}", origin.url("/hello"))
+            assert answer.stdout == "hello from origin\n"
+        finally:
+            proc.terminate()
+            output = proc.communicate(timeout=10)[0].decode()
+        assert f"reactor class: {expected}." in output
