@@ -24,12 +24,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from twisted.internet.testing import MemoryReactorClock  # noqa: E402
 
+from proxyhub.observe.metrics import Metrics  # noqa: E402
 from tests.unit.net.harness import (  # noqa: E402
     accept_origin,
     connect_client,
@@ -54,9 +56,13 @@ def proxied_request(kind: str) -> Callable[[], None]:
     """A function that sends one request through a warmed-up proxy and answers it."""
     reactor = MemoryReactorClock()
     if kind == "reverse":
-        proto, client = connect_reverse_client(make_reverse_context(reactor, {"a.test": [8001]}))
+        ctx: Any = make_reverse_context(reactor, {"a.test": [8001]})
+        ctx.metrics = Metrics()  # as in the real process
+        proto, client = connect_reverse_client(ctx)
     else:
-        proto, client = connect_client(make_context(reactor))
+        ctx = make_context(reactor)
+        ctx.metrics = Metrics()
+        proto, client = connect_client(ctx)
     request = REQUESTS[kind]
     proto.dataReceived(request)
     reactor.advance(0)  # the forward proxy's name lookup

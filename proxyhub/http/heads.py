@@ -1,11 +1,11 @@
 """Parsed message heads: small slotted records shared by both directions.
 
-A head keeps its header fields two ways, each made from the other on demand:
-``raw``, the field block exactly as validated (``b"\\r\\nName: value"`` per
-line, so whole-block regex work runs at C speed on the hot path), and
-``fields``, a list of ``(name, value)`` pairs in the peer's spelling.
-Framing facts the parser had to work out anyway are kept as attributes so
-nobody re-derives them.
+A head keeps its header fields two ways: ``raw``, the field block exactly as
+validated (``b"\\r\\nName: value"`` per line, so whole-block regex work runs at
+C speed on the hot path; joined at once when a head is built from fields), and
+``fields``, a list of ``(name, value)`` pairs in the peer's spelling, split from
+``raw`` only if someone asks.  Framing facts the parser had to work out anyway
+(and ``has_body``) are plain attributes so nobody re-derives them.
 """
 
 from __future__ import annotations
@@ -52,31 +52,27 @@ def join_raw(fields: Iterable[tuple[bytes, bytes]]) -> bytes:
 class _Head:
     """Field storage common to request and response heads."""
 
-    __slots__ = ("_fields", "_raw", "chunked", "connection", "content_length", "keep_alive")
+    __slots__ = ("_fields", "chunked", "connection", "content_length", "keep_alive", "raw")
 
-    def _init_fields(self, fields: Fields | None, raw: bytes | None) -> None:
-        self._fields = fields
-        self._raw = raw
+    _fields: Fields | None
+    raw: bytes
+    """The header fields as one block, ``b"\\r\\nName: value"`` per field."""
 
     @property
     def fields(self) -> Fields:
         """The header fields as ``(name, value)`` pairs."""
         if self._fields is None:
-            self._fields = split_raw(self._raw or b"")
+            self._fields = split_raw(self.raw)
         return self._fields
-
-    @property
-    def raw(self) -> bytes:
-        """The header fields as one block, ``b"\\r\\nName: value"`` per field."""
-        if self._raw is None:
-            self._raw = join_raw(self._fields or [])
-        return self._raw
 
 
 class RequestHead(_Head):
     """A request line and its header fields."""
 
-    __slots__ = ("host", "method", "target", "version")
+    __slots__ = ("has_body", "host", "method", "target", "version")
+
+    has_body: bool
+    """True when body bytes follow the head."""
 
     def __init__(
         self,
@@ -95,17 +91,14 @@ class RequestHead(_Head):
         self.method = method
         self.target = target
         self.version = version
-        self._init_fields(fields, raw)
+        self._fields = fields
+        self.raw = raw if raw is not None else join_raw(fields or [])
         self.host = host
         self.content_length = content_length
         self.chunked = chunked
         self.connection = connection
         self.keep_alive = keep_alive
-
-    @property
-    def has_body(self) -> bool:
-        """True when body bytes follow the head."""
-        return self.chunked or bool(self.content_length)
+        self.has_body = chunked or bool(content_length)
 
     def __repr__(self) -> str:
         return f"RequestHead({self.method!r}, {self.target!r}, {self.version!r})"
@@ -132,7 +125,8 @@ class ResponseHead(_Head):
         self.status = status
         self.reason = reason
         self.version = version
-        self._init_fields(fields, raw)
+        self._fields = fields
+        self.raw = raw if raw is not None else join_raw(fields or [])
         self.content_length = content_length
         self.chunked = chunked
         self.connection = connection

@@ -36,6 +36,7 @@ class BackendSet:
 
     def __init__(self, route: HostRoute, clock: Any, rng: random.Random | None = None) -> None:
         self.route = route
+        self.host_label = route.section  # the virtual host, as counted in the metrics
         self.clock = clock
         self.balancer = make_balancer(route.balance, route.backends, rng=rng)
         self.health: HealthMonitor[Backend] = HealthMonitor(

@@ -99,7 +99,7 @@ class ReverseRoute:
     @property
     def host_label(self) -> str:
         """The virtual host (section name) this request matched, as counted in the metrics."""
-        return str(self.backends.route.section)
+        return self.backends.host_label
 
     def connect_failed(self, choice: Choice, failure: Failure) -> RouteFailure | None:
         self.backends.report_failure(choice.backend)

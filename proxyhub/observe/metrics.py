@@ -74,6 +74,7 @@ SERIES = (
 )
 SERIES_BY_NAME = {s.name: s for s in SERIES}
 _STATUS_CLASS = {n: f"{n}xx" for n in range(1, 6)}
+_INF = math.inf
 
 
 class _Capped:
@@ -122,12 +123,16 @@ class Metrics:
         if host not in self._hosts.seen:
             host = self._hosts.admit(host)
         key = (listener, host, _STATUS_CLASS.get(status // 100, OTHER))
-        self._requests[key] = self._requests.get(key, 0) + 1
-        self.add_bytes(listener, bytes_in, bytes_out)
-        buckets = self._durations.get((listener,))
+        requests = self._requests
+        requests[key] = requests.get(key, 0) + 1
+        labels = (listener,)
+        received, sent = self._received, self._sent
+        received[labels] = received.get(labels, 0) + bytes_in
+        sent[labels] = sent.get(labels, 0) + bytes_out
+        buckets = self._durations.get(labels)
         if buckets is None:
-            buckets = self._durations[(listener,)] = [0.0] * (len(BUCKETS) + 2)
-        if not 0.0 <= seconds < math.inf:
+            buckets = self._durations[labels] = [0.0] * (len(BUCKETS) + 2)
+        if not 0.0 <= seconds < _INF:
             seconds = 0.0
         buckets[bisect_left(BUCKETS, seconds)] += 1
         buckets[-1] += seconds
