@@ -144,19 +144,13 @@ def _connection_tokens(value: bytes) -> frozenset[bytes]:
     return frozenset(t.strip(b" \t").lower() for t in value.split(b",")) - {b""}
 
 
-def _keep_alive(version: bytes, connection: frozenset[bytes]) -> bool:
-    if b"close" in connection:
-        return False
-    return version == b"HTTP/1.1" or b"keep-alive" in connection
-
-
 def _framing_of_raw(raw: bytes, max_headers: int, status_for_errors: int) -> Framing:
     """Framing facts of a field block whose shape one regex already validated.
 
     Only the four framing fields are picked out (by one C-level ``findall``);
     the full list of fields is built later, and only if someone asks for it.
     """
-    if raw.count(b"\r\n") > max_headers:
+    if len(raw) > 4 * max_headers and raw.count(b"\r\n") > max_headers:  # 4+ bytes a line
         raise _fail(f"more than {max_headers} header fields", 431)
     return _scan_framing(_FRAMING_FIELD.findall(raw), status_for_errors)
 
@@ -198,7 +192,8 @@ def parse_request_head(head: bytes, limits: Limits) -> RequestHead:
         content_length=content_length,
         chunked=chunked,
         connection=connection,
-        keep_alive=_keep_alive(version, connection),
+        keep_alive=b"close" not in connection
+        and (version == b"HTTP/1.1" or b"keep-alive" in connection),
     )
 
 
@@ -248,7 +243,8 @@ def parse_response_head(head: bytes, limits: Limits) -> ResponseHead:
         content_length=framing[0],
         chunked=framing[1],
         connection=framing[2],
-        keep_alive=_keep_alive(version, framing[2]),
+        keep_alive=b"close" not in framing[2]
+        and (version == b"HTTP/1.1" or b"keep-alive" in framing[2]),
     )
 
 

@@ -59,6 +59,7 @@ _BARE_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 _FRAMING_FIELDS = (b"content-length", b"transfer-encoding")
 _MAX_CHUNK_LINE = 4096
 _MAX_LEADING_CRLF = 8
+_CR_LF = (0x0D, 0x0A)
 
 
 class _Reader:
@@ -123,11 +124,12 @@ class _Reader:
 
     # -- heads --------------------------------------------------------------
     def _step_head(self, data: bytes, events: list[Event]) -> bytes:
-        if data[:1] in (b"\r", b"\n"):
+        if data[0] in _CR_LF:  # feed() passes no empty data
             data = self._strip_leading_crlf(data)
             if not data:
                 return b""
-        end = data.find(b"\r\n\r\n", max(0, self._scanned - 3))
+        scanned = self._scanned  # bytes already searched without finding the end
+        end = data.find(b"\r\n\r\n", scanned - 3 if scanned > 3 else 0)
         if end < 0:
             self._check_partial_head(data)
             self._buf = data

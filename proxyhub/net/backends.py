@@ -10,6 +10,7 @@ route answers at once instead of waiting.
 from __future__ import annotations
 
 import random
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import Any
 
@@ -51,7 +52,7 @@ class BackendSet:
         """The path to send the backend (the prefix removed when ``strip_prefix`` is on)."""
         return strip(route, path)
 
-    def pick(self, client_ip: str, exclude: set[Backend]) -> Backend | None:
+    def pick(self, client_ip: str, exclude: AbstractSet[Backend]) -> Backend | None:
         """A healthy backend not in ``exclude``, or None when none is left."""
         healthy = self.health.healthy(self.clock.seconds())
         if exclude:

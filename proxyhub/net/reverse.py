@@ -27,6 +27,8 @@ from .exchange import Exchange
 from .routes import Choice, RouteFailure, describe_connect_failure
 from .server import HANDSHAKE, HEAD_WAIT, HTTPServerProtocol, Refusal
 
+_NONE_TRIED: frozenset[Any] = frozenset()
+
 
 class RouteTable(Protocol):
     """Maps a Host header and path to a route (anything hashable with the fields below)."""
@@ -71,7 +73,8 @@ class ReverseRoute:
         self.client_ip = client_ip
 
     def choose(self, tried: list[Choice]) -> Choice | Deferred[Choice]:
-        backend = self.backends.pick(self.client_ip, {c.backend for c in tried})
+        exclude = {c.backend for c in tried} if tried else _NONE_TRIED
+        backend = self.backends.pick(self.client_ip, exclude)
         if backend is None:
             if tried:
                 raise RouteFailure(502, "Every backend for this site failed.")
