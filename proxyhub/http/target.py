@@ -90,22 +90,44 @@ _DEFAULT_PORTS = {b"http": 80, b"https": 443, b"ws": 80, b"wss": 443}
 def parse_absolute_target(target: bytes) -> AbsoluteTarget | None:
     """Split an absolute-form target; None when it is not absolute-form at all.
 
-    The everyday ``http://name[:port]/path`` is matched by one regex; anything
-    else (userinfo, IPv6 literals, fragments, other schemes) takes the careful path.
+    The everyday ``http://name[:port]/path`` is matched by one regex, and its
+    authority remembered, so that the next request to the same origin only
+    checks its path; anything else (userinfo, IPv6 literals, fragments, other
+    schemes) takes the careful path.
     """
+    if target.startswith(b"http://"):
+        slash = target.find(b"/", 7)
+        if slash > 7:
+            known = _KNOWN_AUTHORITIES.get(target[7:slash])
+            if known is not None and _SIMPLE_PATH.fullmatch(target, slash):
+                return AbsoluteTarget("http", known, target[slash:])
     m = _SIMPLE_HTTP.fullmatch(target)
     if m is not None:
         host = m[1].decode("ascii").lower()
         port = int(m[2]) if m[2] else 80
         if 0 < port < 65536 and not host.endswith("."):
-            return AbsoluteTarget("http", Authority(host, port), m[3] or b"/")
+            authority = Authority(host, port)
+            if m[3] and target.startswith(b"http://"):
+                _remember(target[7 : m.start(3)], authority)
+            return AbsoluteTarget("http", authority, m[3] or b"/")
     return _parse_absolute_target(target)
 
 
+_SIMPLE_PATH_CHARS = rb"/[!$&'()*+,;=%/:@A-Za-z0-9._~?-]*"
 _SIMPLE_HTTP = re.compile(
     rb"[hH][tT][tT][pP]://([A-Za-z0-9._~!$&'()*+,;=%-]+)(?::([0-9]{1,5}))?"
-    rb"(/[!$&'()*+,;=%/:@A-Za-z0-9._~?-]*)?"
+    rb"(" + _SIMPLE_PATH_CHARS + rb")?"
 )
+_SIMPLE_PATH = re.compile(_SIMPLE_PATH_CHARS)
+_KNOWN_AUTHORITIES: dict[bytes, Authority] = {}  # "name:port" as sent -> its Authority
+_MAX_KNOWN_AUTHORITIES = 1024
+
+
+def _remember(raw: bytes, authority: Authority) -> None:
+    """Keep what ``raw`` (an authority the simple regex accepted) parses to; bounded."""
+    if len(_KNOWN_AUTHORITIES) >= _MAX_KNOWN_AUTHORITIES:
+        del _KNOWN_AUTHORITIES[next(iter(_KNOWN_AUTHORITIES))]
+    _KNOWN_AUTHORITIES[raw] = authority
 
 
 def _parse_absolute_target(target: bytes) -> AbsoluteTarget | None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxyhub.http import RemoteProtocolError
+from proxyhub.http import target as target_module
 from proxyhub.http.target import Authority, parse_absolute_target, parse_authority
 
 ABSOLUTE = [
@@ -158,3 +161,39 @@ def test_authority_netloc_and_host_header() -> None:
     assert Authority("::1", 80).host_header(80) == "[::1]"
     assert Authority("example.com", 443).host_header(443) == "example.com"
     assert Authority("example.com", 443).netloc == "example.com:443"
+
+
+def _outcome(target: bytes) -> object:
+    """What parsing ``target`` gives: the parsed target, None, or the error's status."""
+    try:
+        return parse_absolute_target(target)
+    except RemoteProtocolError as e:
+        return e.status
+
+
+_AUTHORITY_BYTES = st.lists(st.sampled_from(list(b"hH[]@#?.%-_~a9:0 ")), max_size=16)
+_PATH_BYTES = st.lists(st.sampled_from(list(b'/[]@#?.%-_~a9: "')), max_size=16)
+
+
+@given(authority=_AUTHORITY_BYTES, rest=_PATH_BYTES)
+def test_a_remembered_authority_parses_as_a_fresh_one(
+    authority: list[int], rest: list[int]
+) -> None:
+    """Whatever the simple path remembered, a later target parses as it would afresh."""
+    target = b"http://" + bytes(authority) + b"/" + bytes(rest)
+    target_module._KNOWN_AUTHORITIES.clear()
+    fresh = _outcome(target)
+    _outcome(b"http://" + bytes(authority) + b"/")  # remembers the authority if simple
+    _outcome(target)
+    assert _outcome(target) == fresh
+
+
+def test_remembered_authorities_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table of known authorities forgets the oldest once full."""
+    monkeypatch.setattr(target_module, "_MAX_KNOWN_AUTHORITIES", 3)
+    target_module._KNOWN_AUTHORITIES.clear()
+    for n in range(5):
+        assert _outcome(b"http://h%d.example/x" % n) == (
+            target_module.AbsoluteTarget("http", Authority(f"h{n}.example", 80), b"/x")
+        )
+    assert list(target_module._KNOWN_AUTHORITIES) == [b"h2.example", b"h3.example", b"h4.example"]
