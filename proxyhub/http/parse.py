@@ -144,6 +144,10 @@ def _connection_tokens(value: bytes) -> frozenset[bytes]:
     return frozenset(t.strip(b" \t").lower() for t in value.split(b",")) - {b""}
 
 
+def _keep_alive(version: bytes, connection: frozenset[bytes]) -> bool:
+    return b"close" not in connection and (version == b"HTTP/1.1" or b"keep-alive" in connection)
+
+
 def _framing_of_raw(raw: bytes, max_headers: int, status_for_errors: int) -> Framing:
     """Framing facts of a field block whose shape one regex already validated.
 
@@ -192,8 +196,7 @@ def parse_request_head(head: bytes, limits: Limits) -> RequestHead:
         content_length=content_length,
         chunked=chunked,
         connection=connection,
-        keep_alive=b"close" not in connection
-        and (version == b"HTTP/1.1" or b"keep-alive" in connection),
+        keep_alive=_keep_alive(version, connection),
     )
 
 
@@ -243,8 +246,7 @@ def parse_response_head(head: bytes, limits: Limits) -> ResponseHead:
         content_length=framing[0],
         chunked=framing[1],
         connection=framing[2],
-        keep_alive=b"close" not in framing[2]
-        and (version == b"HTTP/1.1" or b"keep-alive" in framing[2]),
+        keep_alive=_keep_alive(version, framing[2]),
     )
 
 

@@ -74,7 +74,6 @@ SERIES = (
 )
 SERIES_BY_NAME = {s.name: s for s in SERIES}
 _STATUS_CLASS = {n: f"{n}xx" for n in range(1, 6)}
-_INF = math.inf
 
 
 class _Capped:
@@ -125,14 +124,11 @@ class Metrics:
         key = (listener, host, _STATUS_CLASS.get(status // 100, OTHER))
         requests = self._requests
         requests[key] = requests.get(key, 0) + 1
-        labels = (listener,)
-        received, sent = self._received, self._sent
-        received[labels] = received.get(labels, 0) + bytes_in
-        sent[labels] = sent.get(labels, 0) + bytes_out
-        buckets = self._durations.get(labels)
+        self.add_bytes(listener, bytes_in, bytes_out)
+        buckets = self._durations.get((listener,))
         if buckets is None:
-            buckets = self._durations[labels] = [0.0] * (len(BUCKETS) + 2)
-        if not 0.0 <= seconds < _INF:
+            buckets = self._durations[(listener,)] = [0.0] * (len(BUCKETS) + 2)
+        if not 0.0 <= seconds < math.inf:
             seconds = 0.0
         buckets[bisect_left(BUCKETS, seconds)] += 1
         buckets[-1] += seconds

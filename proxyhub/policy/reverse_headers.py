@@ -65,37 +65,28 @@ class ReverseRewriter:
     ) -> bytes:
         """The field block for the backend: ``host`` is the Host value to send."""
         raw = head.raw
-        trusted = bool(self.trusted_proxies) and is_trusted(client_ip, self.trusted_proxies)
+        trusted = is_trusted(client_ip, self.trusted_proxies)
         if not trusted and head.connection <= _PLAIN_CONNECTION_TOKENS:
             pattern = self._untrusted_pattern  # the usual case, compiled in advance
         else:
             names = self._drop_trusted if trusted else self._drop_untrusted
             pattern = drop_pattern(names | (head.connection - _PLAIN_CONNECTION_TOKENS))
-        xff = client_ip.encode("ascii")
-        if not trusted:  # the usual case: every X-Forwarded-* of ours, none of theirs
-            parts = [b"\r\nHost: ", host, pattern.sub(b"", raw), b"\r\nX-Forwarded-For: ", xff]
-            parts += (b"\r\nX-Forwarded-Proto: ", proto.encode("ascii"))
-            parts += (b"\r\nX-Forwarded-Host: ", head.host or host)
-        else:
-            parts = self._trusted_fields(head, host, pattern.sub(b"", raw), xff, proto)
+        forwarded_for = client_ip.encode("ascii")
+        lowered = b""
+        if trusted:  # its X-Forwarded-For is extended, its other X-Forwarded-* kept
+            prior = [v.rstrip(b" \t") for v in _XFF.findall(raw)]
+            forwarded_for = b", ".join([*prior, forwarded_for])
+            lowered = raw.lower()
+        parts = [b"\r\nHost: ", host, pattern.sub(b"", raw), b"\r\nX-Forwarded-For: "]
+        parts.append(forwarded_for)
+        # An untrusted client's X-Forwarded-* were all dropped: ours go in without a look.
+        if not trusted or b"x-forwarded-proto" not in lowered:
+            parts.append(b"\r\nX-Forwarded-Proto: " + proto.encode("ascii"))
+        if not trusted or b"x-forwarded-host" not in lowered:
+            parts.append(b"\r\nX-Forwarded-Host: " + (head.host or host))
         if upgrade:
             parts.append(b"\r\nConnection: upgrade\r\nUpgrade: websocket")
         return b"".join(parts)
-
-    @staticmethod
-    def _trusted_fields(
-        head: RequestHead, host: bytes, kept: bytes, client: bytes, proto: str
-    ) -> list[bytes]:
-        """A trusted proxy's fields: its X-Forwarded-For extended, its other values kept."""
-        prior = [v.rstrip(b" \t") for v in _XFF.findall(head.raw)]
-        prior.append(client)
-        parts = [b"\r\nHost: ", host, kept, b"\r\nX-Forwarded-For: " + b", ".join(prior)]
-        lowered = head.raw.lower()
-        if b"x-forwarded-proto" not in lowered:
-            parts.append(b"\r\nX-Forwarded-Proto: " + proto.encode("ascii"))
-        if b"x-forwarded-host" not in lowered:
-            parts.append(b"\r\nX-Forwarded-Host: " + (head.host or host))
-        return parts
 
     def response_block(self, resp: ResponseHead) -> bytes:
         """The field block for the client (framing fields not included)."""
