@@ -91,6 +91,7 @@ class ProxyhubService(MultiService):
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
+        self._install_control_signals()
         self.access_log = open_access_log(self.config.proxyhub)
         try:
             plan = make_plan(self.config, self._shared(self.config))
@@ -104,7 +105,7 @@ class ProxyhubService(MultiService):
             log.info("proxyhub listening on {address}", address=entry.port.getHost())
         self._adopt(plan)
         self.sweeper.start()
-        self.reactor.callWhenRunning(self._install_signals)
+        self.reactor.callWhenRunning(self._install_stop_signals)
 
     def _wanted(self, plan: Plan) -> list[Any]:
         """Every port of ``plan``; the admin site is the supervisor's when there are workers."""
@@ -125,8 +126,19 @@ class ProxyhubService(MultiService):
         self.config = plan.config
 
     # -- signals --------------------------------------------------------------
-    def _install_signals(self) -> None:
-        """Take over SIGTERM/SIGINT (exit 0 after draining), SIGHUP and SIGUSR1.
+    def _install_control_signals(self) -> None:
+        """Take over SIGHUP and SIGUSR1 before any port is bound.
+
+        A port accepts as soon as it is bound, so an operator (or a script)
+        may signal a reload before the reactor runs; the default action of
+        both signals would kill the process.
+        """
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGHUP, self._on_reload_signal)
+            signal.signal(signal.SIGUSR1, self._on_reopen_signal)
+
+    def _install_stop_signals(self) -> None:
+        """Take over SIGTERM/SIGINT (exit 0 after draining) from the running reactor.
 
         Twisted's own stop handlers re-raise the signal at exit (status -15);
         an operator's orderly stop is not a failure.
@@ -136,8 +148,6 @@ class ProxyhubService(MultiService):
         for signum in (signal.SIGTERM, signal.SIGINT):
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 signal.signal(signum, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, self._on_reload_signal)
-        signal.signal(signal.SIGUSR1, self._on_reopen_signal)
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         if self._stopping:

@@ -101,6 +101,7 @@ class Supervisor(MultiService):
     # -- start ----------------------------------------------------------------
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
+        self._install_control_signals()
         problem = servable(self.config)
         if problem is not None:
             sys.stderr.write(f"proxyhub: {problem}\n")
@@ -108,7 +109,7 @@ class Supervisor(MultiService):
         self._bind_admin()
         for index in range(self.config.proxyhub.workers):
             self.spawn(index)
-        self.reactor.callWhenRunning(self._install_signals)
+        self.reactor.callWhenRunning(self._install_stop_signals)
 
     def _bind_admin(self) -> None:
         admin = self.config.proxyhub.admin_listen
@@ -192,17 +193,22 @@ class Supervisor(MultiService):
         self.reactor.callLater(delay, self.spawn, index)
 
     # -- signals ----------------------------------------------------------------
-    def _install_signals(self) -> None:
+    def _install_control_signals(self) -> None:
+        """Take over SIGHUP and SIGUSR1 before the admin port is bound (see the service)."""
         if threading.current_thread() is not threading.main_thread():
             return
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            if signal.getsignal(signum) is not signal.SIG_IGN:
-                signal.signal(signum, self._on_stop_signal)
         signal.signal(signal.SIGHUP, lambda s, f: self.reactor.callFromThread(self.reload))
         signal.signal(
             signal.SIGUSR1,
             lambda s, f: self.reactor.callFromThread(self._signal_all, signal.SIGUSR1),
         )
+
+    def _install_stop_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, self._on_stop_signal)
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         if self.stopping:
