@@ -19,8 +19,8 @@ from .net.backends import BackendSet
 from .net.health_checks import HealthChecker
 from .net.proxy_header import ProxyHeaderFactory
 from .net.reverse import ReverseContext, ReverseFactory
-from .net.send import DirectTLSFactory
 from .net.tls import CertificateStore, ReloadableCertificates
+from .net.tls_server import ServerTLSFactory
 from .policy.reverse_headers import ReverseRewriter
 from .policy.routing import Router
 
@@ -103,7 +103,7 @@ def _tls_wanted(
         holder = ReloadableCertificates(ctx.certificates)
         inner = ReverseFactory(ctx)
         inner.certificates = holder
-        tls = DirectTLSFactory(holder.options(), False, inner)  # type: ignore[arg-type]
+        tls = ServerTLSFactory(holder.listener_context(), inner)
         return wrap(tls), inner
 
     def update(entry: Any) -> None:

@@ -65,15 +65,16 @@ class ReadGate:
 
 
 def producer_of(transport: Any) -> Any:
-    """The producer registered with ``transport``, for TCP and TLS transports alike.
+    """The producer registered with ``transport``: TCP, TLS listeners and https upstreams.
 
-    A TLS transport (``TLSMemoryBIOProtocol``, in practice its subclass
-    ``BufferingTLSTransport``) keeps ours, wrapped, in ``_producer``; its
-    ``producer`` attribute reaches through to the TCP transport's, which is
-    TLS's wrapper and never ours.  Comparing that with a gate was always
-    false: a TLS response streamed in pieces left its producer registered, so
-    ``loseConnection`` never sent close_notify nor closed, and a pooled https
-    upstream kept feeding a finished client's gate.
+    Twisted's TLS transport (``TLSMemoryBIOProtocol``, used towards https
+    backends) keeps ours, wrapped, in ``_producer``; its ``producer``
+    attribute reaches through to the TCP transport's, which is TLS's wrapper
+    and never ours.  Comparing that with a gate was always false: a TLS
+    response streamed in pieces left its producer registered, so
+    ``loseConnection`` never closed, and a pooled https upstream kept feeding
+    a finished client's gate.  The listeners' own TLS transport
+    (:class:`~proxyhub.net.tls_server.ServerTLS`) keeps it in ``producer``.
     """
     if isinstance(transport, TLSMemoryBIOProtocol):
         membrane = transport._producer

@@ -136,9 +136,7 @@ class ReverseProtocol(HTTPServerProtocol):
             self._set_deadline(HANDSHAKE, self.ctx.settings.tls_handshake_timeout)
 
     def handshakeCompleted(self) -> None:
-        handle = getattr(self.transport, "getHandle", None)
-        get = getattr(handle(), "get_servername", None) if handle is not None else None
-        self.server_name = get() if get is not None else None
+        self.server_name = getattr(self.transport, "server_name", None)
         if self.phase == HANDSHAKE:
             self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
 

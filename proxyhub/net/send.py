@@ -14,17 +14,15 @@ the kernel did not take (or any error) to ``transport.write``.  Ordering is
 kept because anything already queued makes it defer to the transport, and
 the transport's own error handling still sees every failure, because a
 failed send is retried there.  TLS transports and test transports always
-take the ordinary path; the TLS listeners use :class:`DirectTLSFactory`,
-whose records are written the same way.
+take the ordinary path; the TLS listeners' records, once encrypted, are
+written the same way (:mod:`proxyhub.net.tls_server`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from OpenSSL.SSL import WantReadError
 from twisted.internet import tcp
-from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 
 _PLAIN_TCP = (tcp.Server, tcp.Client)
 
@@ -50,12 +48,12 @@ def write_parts(transport: Any, parts: list[bytes]) -> None:
 def close_cut_short(transport: Any) -> None:
     """Close after what was written, in a way that says the response was cut short.
 
-    Over TLS that means no close_notify: the TCP connection under TLS is closed
-    instead, so a client can tell a response broken off (its origin failed
-    mid-body) from one that ended, even when the end is only the close.
+    Over TLS that means no close_notify (:meth:`ServerTLS.close_cut_short`), so
+    a client can tell a response broken off (its origin failed mid-body) from
+    one that ended, even when the end is only the close.
     """
-    under: Any = transport.transport if isinstance(transport, TLSMemoryBIOProtocol) else None
-    (under if under is not None else transport).loseConnection()
+    cut_short = getattr(transport, "close_cut_short", None)
+    (cut_short if cut_short is not None else transport.loseConnection)()
 
 
 def _idle(transport: Any) -> bool:
@@ -78,33 +76,3 @@ def _idle(transport: Any) -> bool:
         )
     except AttributeError:
         return False
-
-
-class DirectTLSProtocol(TLSMemoryBIOProtocol):
-    """Server-side TLS whose records reach the socket through :func:`write`.
-
-    Twisted's default, ``BufferingTLSTransport``, holds every write until the
-    next reactor iteration (a ``callLater(0)`` per response) to merge small
-    ones; ours are already one write per batch of events, so that only added
-    a timer and a loop iteration to each response.
-    """
-
-    def _flushSendBIO(self) -> None:  # the one place Twisted moves TLS records out
-        connection = getattr(self, "_tlsConnection", None)
-        if connection is None or getattr(self, "_aborted", True):
-            # Not the Twisted this was written for, or aborting: abortConnection
-            # shuts TLS down first, and its close_notify must be dropped with the
-            # rest, or a cut-off response would look complete.
-            super()._flushSendBIO()
-            return
-        try:
-            data = connection.bio_read(2**15)
-        except WantReadError:
-            return
-        write(self.transport, data)
-
-
-class DirectTLSFactory(TLSMemoryBIOFactory):
-    """A ``TLSMemoryBIOFactory`` building :class:`DirectTLSProtocol` connections."""
-
-    protocol = DirectTLSProtocol

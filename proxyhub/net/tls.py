@@ -8,12 +8,19 @@ missing or unknown SNI gets the *default* certificate: the first file in
 sorted path order, as nginx uses its first server block.
 
 Every context follows Mozilla's "intermediate" profile: TLS 1.2 and 1.3
-only, ECDHE key exchange with AEAD ciphers, ALPN ``http/1.1``.
+only, ECDHE key exchange with AEAD ciphers, ALPN ``http/1.1``.  Server
+contexts are the standard library's (see :mod:`proxyhub.net.tls_server`);
+client contexts, for https backends, are Twisted's on pyOpenSSL.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import ssl
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
-from OpenSSL import SSL
 from twisted.internet.ssl import (
-    AcceptableCiphers,
     Certificate,
     CertificateOptions,
     TLSVersion,
@@ -110,22 +115,55 @@ def _names_of(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(n.lower().rstrip(".") for n in names)
 
 
-def certificate_options(cert: LoadedCertificate, **extra: Any) -> CertificateOptions:
-    """Twisted connection options for ``cert`` with the intermediate profile."""
-    return CertificateOptions(
-        privateKey=cert.key,  # type: ignore[arg-type]
-        certificate=cert.leaf,  # type: ignore[arg-type]
-        extraCertChain=list(cert.chain),  # type: ignore[arg-type]
-        acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(INTERMEDIATE_CIPHERS),
-        raiseMinimumTo=TLSVersion.TLSv1_2,
-        acceptableProtocols=[b"http/1.1"],
-        **extra,
+class NamedSSLObject(ssl.SSLObject):
+    """An ``SSLObject`` that remembers the SNI name its client sent (as bytes)."""
+
+    server_name: bytes | None = None
+
+
+def server_context(cert: LoadedCertificate) -> ssl.SSLContext:
+    """A standard-library server context for ``cert`` with the intermediate profile."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(INTERMEDIATE_CIPHERS)  # TLS 1.3's suites are all AEAD already
+    context.set_alpn_protocols(["http/1.1"])
+    context.options |= ssl.OP_NO_RENEGOTIATION
+    with _pem_file(_chain_pem(cert)) as path:
+        context.load_cert_chain(path)
+    return context
+
+
+def _chain_pem(cert: LoadedCertificate) -> bytes:
+    """Key, leaf, then chain: the order ``load_cert_chain`` reads."""
+    key = cert.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
+    certs = [c.public_bytes(serialization.Encoding.PEM) for c in (cert.leaf, *cert.chain)]
+    return key + b"".join(certs)
 
 
-def server_context(cert: LoadedCertificate) -> SSL.Context:
-    """An OpenSSL context for ``cert`` with the intermediate profile."""
-    return certificate_options(cert).getContext()
+@contextlib.contextmanager
+def _pem_file(data: bytes) -> Iterator[str]:
+    """A path holding ``data`` for as long as the block runs, in memory where Linux allows.
+
+    ``load_cert_chain`` reads only files; the key is written to an anonymous
+    memory file (or, elsewhere, a private temporary one) and never left on disk.
+    """
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("proxyhub-certificate")
+        try:
+            os.write(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "chain.pem")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+            f.write(data)
+        yield path
 
 
 @dataclass
@@ -133,9 +171,9 @@ class CertificateStore:
     """Server contexts by name, with a default for unknown or missing SNI."""
 
     certificates: list[LoadedCertificate]
-    _exact: dict[str, SSL.Context] = field(default_factory=dict)
-    _wildcard: dict[str, SSL.Context] = field(default_factory=dict)
-    _default: SSL.Context | None = None
+    _exact: dict[str, ssl.SSLContext] = field(default_factory=dict)
+    _wildcard: dict[str, ssl.SSLContext] = field(default_factory=dict)
+    _default: ssl.SSLContext | None = None
 
     @classmethod
     def from_paths(cls, paths: list[str]) -> CertificateStore:
@@ -165,7 +203,7 @@ class CertificateStore:
                 else:
                     self._exact.setdefault(name, context)
 
-    def context_for(self, server_name: bytes | None) -> SSL.Context | None:
+    def context_for(self, server_name: bytes | None) -> ssl.SSLContext | None:
         """The context to switch to for an SNI name; None keeps the default."""
         if not server_name:
             return None
@@ -185,10 +223,6 @@ class CertificateStore:
     def serves(self, name: str) -> bool:
         """True when a certificate names ``name`` (exactly or by wildcard)."""
         return self.context_for(name.encode("ascii", "replace")) is not None
-
-    def options(self) -> CertificateOptions:
-        """Connection options for a TLS listener: default context plus SNI switching."""
-        return certificate_options(self.certificates[0], contextForServerName=self.context_for)
 
 
 def _trust_root(ca_file: str | None) -> Any:
@@ -223,14 +257,25 @@ class ReloadableCertificates:
     def __init__(self, store: CertificateStore) -> None:
         self.first = self.store = store
 
-    def context_for(self, server_name: bytes | None) -> SSL.Context | None:
+    def context_for(self, server_name: bytes | None) -> ssl.SSLContext | None:
         """The context to switch to: the current store's match, else its default."""
         context = self.store.context_for(server_name)
         if context is None and self.store is not self.first:
             return self.store._default
         return context
 
-    def options(self) -> CertificateOptions:
-        """Connection options for the listener: the first store's default plus SNI switching."""
-        first = self.first.certificates[0]
-        return certificate_options(first, contextForServerName=self.context_for)
+    def listener_context(self) -> ssl.SSLContext:
+        """The listener's own context: the first store's default, switching by SNI."""
+        context = server_context(self.first.certificates[0])
+        context.sslobject_class = NamedSSLObject
+        context.sni_callback = self._on_server_name
+        return context
+
+    def _on_server_name(self, conn: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
+        """During the handshake: note the client's SNI and switch to its certificate."""
+        server_name = name.encode("ascii") if name is not None else None
+        if isinstance(conn, NamedSSLObject):
+            conn.server_name = server_name
+        context = self.context_for(server_name)
+        if context is not None:
+            conn.context = context

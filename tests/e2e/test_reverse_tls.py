@@ -303,3 +303,37 @@ def test_a_response_cut_short_ends_without_close_notify(start_proxy: Any, pki: P
         assert b"Content-Length" not in data and b"chunked" not in data  # close-delimited
     finally:
         origin.close()
+
+
+def test_websocket_over_tls_ends_with_close_notify(start_proxy: Any, pki: Path) -> None:
+    """wss: frames go both ways through TLS; the backend's close ends TLS cleanly."""
+
+    def echo_once(conn: socket.socket) -> None:
+        read_head(conn)
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        )
+        conn.sendall(conn.recv(4096))
+
+    origin = ScriptedOrigin(echo_once)
+    try:
+        front = tls_front_of(start_proxy, pki, origin.port)
+        context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        raw = socket.create_connection(("127.0.0.1", front.tls_port), timeout=10)
+        with context.wrap_socket(raw, server_hostname="a.test", suppress_ragged_eofs=False) as s:
+            s.sendall(
+                b"GET /chat HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(4096)
+            assert head.startswith(b"HTTP/1.1 101 ")
+            s.sendall(b"\x81\x05hello")
+            echoed = b""
+            while chunk := s.recv(4096):  # ends with close_notify, else SSLEOFError
+                echoed += chunk
+            assert echoed == b"\x81\x05hello"
+    finally:
+        origin.close()

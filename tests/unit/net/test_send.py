@@ -96,17 +96,6 @@ def test_other_transports_use_their_own_write() -> None:
     assert transport.value() == b"ab"
 
 
-def test_tls_override_still_matches_twisted() -> None:
-    """DirectTLSProtocol replaces a method Twisted's TLS protocol still defines and calls."""
-    import inspect
-
-    from twisted.protocols.tls import TLSMemoryBIOProtocol
-
-    assert "_flushSendBIO" in vars(TLSMemoryBIOProtocol)
-    assert "self._flushSendBIO()" in inspect.getsource(TLSMemoryBIOProtocol._write)
-    assert "_flushSendBIO" in vars(send.DirectTLSProtocol)
-
-
 def test_missing_twisted_internals_fall_back_to_write(pair: Pair) -> None:
     """Without the buffer attributes it reads, every write goes through transport.write."""
     transport, _, _ = pair

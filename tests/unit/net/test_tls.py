@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
+import ssl
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from OpenSSL import SSL
 
-from proxyhub.net.tls import CertificateError, CertificateStore, load_pem
+from proxyhub.net.tls import CertificateError, CertificateStore, ReloadableCertificates, load_pem
 
 from .certs import make_ca, make_leaf, pem_cert, pem_key, write_bundle
+from .tls_client import Client
 
 
 @pytest.fixture(scope="module")
@@ -29,38 +28,11 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
-def handshake(
-    store: CertificateStore, server_name: bytes | None, **client: object
-) -> SSL.Connection:
-    """Run a TLS handshake between a client and the store's server options in memory."""
-    server = SSL.Connection(store.options().getContext(), None)
-    server.set_app_data(SimpleNamespace(factory=SimpleNamespace(wrappedFactory=None)))
-    server.set_accept_state()
-    ctx = SSL.Context(SSL.TLS_METHOD)
-    if "max_version" in client:
-        ctx.set_max_proto_version(client["max_version"])  # type: ignore[arg-type]
-        ctx.set_min_proto_version(client["max_version"])  # type: ignore[arg-type]
-    ctx.set_alpn_protos([b"h2", b"http/1.1"])
-    conn = SSL.Connection(ctx, None)
-    conn.set_connect_state()
-    if server_name:
-        conn.set_tlsext_host_name(server_name)
-    for _ in range(10):
-        for a, b in ((conn, server), (server, conn)):
-            with contextlib.suppress(SSL.WantReadError):
-                a.do_handshake()
-            with contextlib.suppress(SSL.WantReadError):
-                b.bio_write(a.bio_read(65536))
-    return conn
-
-
-def subject_names(conn: SSL.Connection) -> list[str]:
-    cert = conn.get_peer_certificate(as_cryptography=True)
-    assert cert is not None
-    from cryptography import x509
-
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    return san.value.get_values_for_type(x509.DNSName)
+def handshake(store: CertificateStore, server_name: str | None, **client: ssl.TLSVersion) -> Client:
+    """Run a TLS handshake between a client and a listener serving ``store``, in memory."""
+    tls = Client(ReloadableCertificates(store).listener_context(), server_name, **client)
+    tls.handshake()
+    return tls
 
 
 def test_pem_parts_in_any_order(bundles: dict[str, str]) -> None:
@@ -73,29 +45,30 @@ def test_pem_parts_in_any_order(bundles: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("sni", "expected"),
     [
-        (b"a.test", "a.test"),
-        (b"WWW.A.TEST", "a.test"),
-        (b"b.test", "b.test"),
-        (b"x.wild.test", "*.wild.test"),
-        (b"unknown.test", "a.test"),
+        ("a.test", "a.test"),
+        ("WWW.A.TEST", "a.test"),
+        ("b.test", "b.test"),
+        ("x.wild.test", "*.wild.test"),
+        ("unknown.test", "a.test"),
         (None, "a.test"),
     ],
 )
 def test_sni_selects_the_certificate(
-    bundles: dict[str, str], sni: bytes | None, expected: str
+    bundles: dict[str, str], sni: str | None, expected: str
 ) -> None:
     """The SNI name picks the certificate; unknown or missing SNI gets the first file's."""
     store = CertificateStore.from_paths(list(bundles.values()))
-    conn = handshake(store, sni)
-    assert subject_names(conn)[0] == expected
-    assert conn.get_alpn_proto_negotiated() == b"http/1.1"
+    tls = handshake(store, sni)
+    assert tls.peer_names()[0] == expected
+    assert tls.conn.selected_alpn_protocol() == "http/1.1"
+    assert tls.server.server_name == (sni.encode() if sni else None)
 
 
 def test_tls_1_1_is_refused(bundles: dict[str, str]) -> None:
     """A client limited to TLS 1.1 does not complete a handshake."""
     store = CertificateStore.from_paths([bundles["a"]])
-    with pytest.raises(SSL.Error):
-        handshake(store, b"a.test", max_version=SSL.TLS1_1_VERSION)
+    with pytest.raises(ssl.SSLError):
+        handshake(store, "a.test", max_version=ssl.TLSVersion.TLSv1_1)
 
 
 def test_bad_files_are_all_reported(tmp_path: Path, bundles: dict[str, str]) -> None:
