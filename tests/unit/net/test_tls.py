@@ -84,3 +84,14 @@ def test_bad_files_are_all_reported(tmp_path: Path, bundles: dict[str, str]) -> 
         f"{mismatch}: no certificate matches the private key",
         f"{nokey}: expected one private key, found 0",
     ]
+
+
+def test_contexts_load_without_memory_files(
+    bundles: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Where memfd_create is missing, the chain goes through a private temporary file, then away."""
+    monkeypatch.delattr("os.memfd_create")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    store = CertificateStore.from_paths([bundles["b"]])
+    assert handshake(store, "b.test").peer_names() == ["b.test"]
+    assert list(tmp_path.iterdir()) == []
