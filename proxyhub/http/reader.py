@@ -32,6 +32,7 @@ import re
 from typing import Final
 
 from .errors import LocalProtocolError, RemoteProtocolError
+from .faults import BARE_LF, first_fault
 from .heads import RequestHead, ResponseHead
 from .parse import Limits, parse_fields, parse_request_head, parse_response_head
 
@@ -55,7 +56,6 @@ _CHUNK_LINE = re.compile(
     rb"((?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+"
     rb"(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|\"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*\"))?)*)"
 )
-_BARE_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 _FRAMING_FIELDS = (b"content-length", b"transfer-encoding")
 _MAX_CHUNK_LINE = 4096
 _MAX_LEADING_CRLF = 8
@@ -166,7 +166,7 @@ class _Reader:
     def _check_partial_head(self, data: bytes) -> None:
         probe = data[:-1] if data.endswith(b"\r") else data
         if (
-            _BARE_LF.search(probe, max(0, self._scanned - 1))
+            BARE_LF.search(probe, max(0, self._scanned - 1))
             or len(data) > self.limits.max_header_size
             or self._request_line_too_long(data)
         ):
@@ -190,28 +190,7 @@ class _Reader:
         if len(data) > self.limits.max_header_size:
             error = RemoteProtocolError("message head too large", self._head_too_large_status)
             limits.append((self.limits.max_header_size + 1, error))
-        return self._first_fault(probe, "the head", limits)
-
-    def _first_fault(
-        self, probe: bytes, where: str, limits: list[tuple[int, RemoteProtocolError]]
-    ) -> RemoteProtocolError:
-        """The error that byte-at-a-time feeding meets first in ``probe``.
-
-        Answering by byte order makes the status independent of how the peer's
-        bytes were split.  ``limits`` holds (byte count that exceeds a limit, its
-        error) in priority order; a bare CR or LF wins a tie.
-        """
-        found = _BARE_LF.search(probe)
-        at = 0
-        fault = None
-        if found is not None:
-            at = found.start() + (1 if probe[found.start()] == 0x0A else 2)
-            fault = RemoteProtocolError(f"bare CR or LF in {where}", self._error_status)
-        for limit_at, error in limits:
-            if fault is None or limit_at < at:
-                at, fault = limit_at, error
-        assert fault is not None
-        return fault
+        return first_fault(probe, "the head", limits, self._error_status)
 
     @property
     def _head_too_large_status(self) -> int:
@@ -261,7 +240,7 @@ class _Reader:
         end = data.find(b"\r\n", 0, _MAX_CHUNK_LINE + 2)
         if end < 0:
             probe = data[:-1] if data.endswith(b"\r") else data
-            if len(probe) > _MAX_CHUNK_LINE or _BARE_LF.search(probe):
+            if len(probe) > _MAX_CHUNK_LINE or BARE_LF.search(probe):
                 raise RemoteProtocolError("malformed chunk size line", self._error_status)
             self._buf = data
             return b""
@@ -329,7 +308,7 @@ class _Reader:
         if len(data) > budget:
             error = RemoteProtocolError("trailers too large", self._head_too_large_status)
             limits.append((budget + 1, error))
-        return self._first_fault(probe, "trailers", limits)
+        return first_fault(probe, "trailers", limits, self._error_status)
 
     def _step_until_close(self, data: bytes, events: list[Event]) -> bytes:
         self._count_body(len(data))

@@ -24,7 +24,8 @@ from twisted.python.failure import Failure
 
 from ..http import END, Event, RequestHead
 from ..policy.proxy_auth import MISSING, AuthResult, challenge
-from .server import IN_FLIGHT, Refusal
+from .replies import Refusal
+from .server import IN_FLIGHT
 
 log = Logger()
 _NO_CREDENTIALS = b""

@@ -18,7 +18,7 @@ from ..cache import CacheControl, CacheKey, Entry, Reuse, client_not_modified, p
 from ..http import RequestHead
 from .cache_fill import CachingExchange
 from .cache_serve import COLLAPSED_MARKS, HIT_MARKS, answer
-from .server import Refusal
+from .replies import Refusal
 
 if TYPE_CHECKING:
     from .caching import Build, HttpCache

@@ -59,7 +59,7 @@ from .cache_fill import CachingExchange
 from .cache_request import CacheRequest
 from .cache_serve import HIT_MARKS, CachedResponse, Prepared, answer
 from .exchange import Exchange
-from .server import Refusal
+from .replies import Refusal
 
 log = Logger()
 Build = Callable[[type[Exchange]], Exchange]

@@ -21,8 +21,9 @@ from ..policy.parents import basic_credentials
 from .auth import authenticate
 from .context import ForwardContext
 from .exchange import Exchange
+from .replies import Refusal
 from .routes import Choice, ForwardRoute, ParentRoute
-from .server import IN_FLIGHT, HTTPServerProtocol, Refusal
+from .server import IN_FLIGHT, HTTPServerProtocol
 from .tunnel import open_tunnel
 
 

@@ -24,8 +24,9 @@ from ..http.target import parse_absolute_target
 from ..policy.reverse_headers import ReverseRewriter, websocket_upgrade
 from .backends import BackendSet, backend_label
 from .exchange import Exchange
+from .replies import Refusal
 from .routes import Choice, RouteFailure, describe_connect_failure
-from .server import HANDSHAKE, HEAD_WAIT, HTTPServerProtocol, Refusal
+from .server import HANDSHAKE, HEAD_WAIT, HTTPServerProtocol
 
 _NONE_TRIED: frozenset[Any] = frozenset()
 

@@ -10,7 +10,6 @@ proxy with absolute-form targets and CONNECT, the reverse proxy with routes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -24,6 +23,7 @@ from ..policy.pages import Fields, error_page
 from . import send
 from .exchange import Exchange
 from .flow import ReadGate
+from .replies import LocalReply, Refusal
 from .request_log import record_request
 from .splice import Splice
 
@@ -31,30 +31,6 @@ log = Logger()
 IN_FLIGHT = "in-flight"
 PIPELINE_BUFFER = 65536  # bytes of pipelined requests held before reading pauses
 HEAD_WAIT, IDLE, BODY, WAITING, TUNNEL, CLOSING, HANDSHAKE = range(7)
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a request is answered by the proxy instead of being forwarded."""
-
-    status: int
-    reason: str
-    location: bytes | None = None
-    fields: Fields = ()
-
-
-class LocalReply:
-    """A request answered by the proxy itself (refusals and errors)."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.finished = False
-
-    def request_body(self, data: bytes) -> None:
-        pass
-
-    def client_lost(self) -> None:
-        self.finished = True
 
 
 @implementer(IHalfCloseableProtocol)
