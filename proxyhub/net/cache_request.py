@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CacheControl, CacheKey, Entry, Reuse, client_not_modified, parse_cache_control
+from ..cache.ranges import Ranged, range_for
 from ..http import RequestHead
 from .cache_fill import CachingExchange
 from .cache_serve import COLLAPSED_MARKS, HIT_MARKS, answer
@@ -101,10 +102,12 @@ class CacheRequest:
         self.fetch(revalidate, fwd, leads)
 
     def serve(self, entry: Entry, marks: bytes) -> None:
-        """Answer from ``entry``: 304 to matching client validators, HEAD without body."""
+        """Answer from ``entry``: 304 to matching client validators, 206 to a Range,
+        HEAD without body."""
         not_modified = bool(self.names & OWN_CONDITIONALS) and client_not_modified(
             entry.meta, self.req.fields
         )
+        byte_range = None if not_modified else self._range_of(entry)
         answer(
             self.cache,
             self.down,
@@ -114,9 +117,16 @@ class CacheRequest:
             self.extra + marks,
             self.route,
             not_modified=not_modified,
+            byte_range=byte_range,
             request_done=self.request_done,
             close_after=self.close_after,
         )
+
+    def _range_of(self, entry: Entry) -> Ranged:
+        """The part of ``entry`` a GET's Range asks for; None: all of it."""
+        if b"range" not in self.names or self.req.method != b"GET" or entry.meta.status != 200:
+            return None
+        return range_for(self.req.fields, entry.meta.fields, entry.body_size)
 
     def fetch(self, revalidate: Entry | None, fwd: bytes, leads: bool) -> None:
         """Send the request to the origin, storing (or refreshing with) what comes back."""

@@ -20,6 +20,7 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from ..cache import Entry
+from ..cache.ranges import ByteRange, NotSatisfiable, Ranged, body_slice
 from ..cache.rules import (
     DELTA_MAX,
     ResponseMeta,
@@ -80,12 +81,24 @@ def served_head(
     marks: bytes,
     *,
     not_modified: bool,
+    byte_range: Ranged = None,
 ) -> bytes:
     """The response head for ``req`` from a stored response: its fields, Age, framing."""
     meta = prep.meta
     age = b"\r\nAge: %d" % min(int(prep.age(now)), DELTA_MAX)
     if not_modified:
         line, block, framing = b"HTTP/1.1 304 Not Modified", prep.not_modified_block, b""
+    elif isinstance(byte_range, ByteRange):
+        line, block = b"HTTP/1.1 206 Partial Content", prep.block
+        framing = b"\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d" % (
+            byte_range.first,
+            byte_range.last,
+            byte_range.size,
+            byte_range.length,
+        )
+    elif isinstance(byte_range, NotSatisfiable):
+        line, block = b"HTTP/1.1 416 Range Not Satisfiable", prep.not_modified_block
+        framing = b"\r\nContent-Range: bytes */%d\r\nContent-Length: 0" % byte_range.size
     else:
         line, block = b"HTTP/1.1 %d %s" % (meta.status, meta.reason), prep.block
         framing = b"" if meta.status in _BODILESS else b"\r\nContent-Length: %d" % body_size
@@ -116,18 +129,29 @@ def answer(
     route: Any,
     *,
     not_modified: bool = False,
+    byte_range: Ranged = None,
     request_done: bool = False,
     upstream_addr: str | None = None,
     close_after: bool = False,
 ) -> CachedResponse:
     """Answer ``req`` on ``down`` from ``entry``; ``marks``: fields added to its head.
 
+    ``byte_range``: the part of a GET's answer its Range asks for (206, or 416).
     ``request_done`` and ``close_after`` carry over what the connection already
     told the object answering before (a follower, an exchange)."""
     prep = cache.prepared(entry.meta)
-    head = served_head(prep, cache.clock(), req, entry.body_size, marks, not_modified=not_modified)
-    body = () if not_modified or req.method == b"HEAD" else entry.body
-    status = 304 if not_modified else entry.meta.status
+    now = cache.clock()
+    head = served_head(
+        prep, now, req, entry.body_size, marks, not_modified=not_modified, byte_range=byte_range
+    )
+    body: tuple[bytes, ...] = entry.body
+    status = entry.meta.status
+    if not_modified or req.method == b"HEAD":
+        body, status = (), 304 if not_modified else status
+    elif isinstance(byte_range, ByteRange):
+        body, status = body_slice(body, byte_range), 206
+    elif isinstance(byte_range, NotSatisfiable):
+        body, status = (), 416
     response = CachedResponse(cache, down, req, status, head, body, label, route, upstream_addr)
     response.request_done = request_done
     response.close_after = response.close_after or close_after

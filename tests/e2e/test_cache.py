@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Proxy, free_port
+from .conftest import Proxy, curl, free_port
 from .origins import Origin
 
 FORWARD = {
@@ -251,3 +251,16 @@ def test_reverse_proxy_caches_hosts_that_opt_in(front: Proxy, origin: Origin) ->
     status, _, body = get("on.test", on, "PURGE")
     assert (status, json.loads(body)) == (200, {"purged": 1})
     assert get("on.test", on)[2] == b"n=2"
+
+
+def test_range_requests_are_served_from_the_cache(proxy: Proxy, origin: Origin) -> None:
+    """curl -r after a full GET: 206 with the part asked for, 416 past the end; one origin hit."""
+    path = "/cache/range?cc=max-age%3D60"
+    assert ask(proxy, origin.url(path))[2] == b"n=1"
+    part = curl("-i", "-x", proxy.url, "-r", "1-2", origin.url(path))
+    head, _, body = part.stdout.partition("\n\n")  # curl -i output, newlines translated
+    assert head.startswith("HTTP/1.1 206 ") and body == "=1"
+    assert "Content-Range: bytes 1-2/3" in head and "X-Cache: HIT" in head
+    past = curl("-i", "-x", proxy.url, "-r", "7-", origin.url(path))
+    assert past.stdout.startswith("HTTP/1.1 416 ") and "Content-Range: bytes */3" in past.stdout
+    assert count(origin, path) == 1
