@@ -16,6 +16,7 @@ import pytest
 from ..unit.net.certs import make_ca, make_leaf, pem_cert, pem_key, write_bundle
 from .conftest import Proxy, curl
 from .origins import Origin, ScriptedOrigin, read_head
+from .test_streaming import GIB, MIB, RssSampler, rss
 
 
 @pytest.fixture(scope="module")
@@ -337,3 +338,31 @@ def test_websocket_over_tls_ends_with_close_notify(start_proxy: Any, pki: Path) 
             assert echoed == b"\x81\x05hello"
     finally:
         origin.close()
+
+
+def test_1gib_over_tls_to_a_slow_reader_keeps_memory_flat(
+    start_proxy: Any, pki: Path, origin: Origin
+) -> None:
+    """TLS adds no buffer of its own: a stalled client stops the backend, memory stays flat."""
+    front = tls_front_of(start_proxy, pki, origin.port)
+    baseline = rss(front.proc.pid)
+    sampler = RssSampler(front.proc.pid)
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    raw = socket.create_connection(("127.0.0.1", front.tls_port), timeout=30)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    received = 0
+    with context.wrap_socket(raw, server_hostname="a.test") as s:
+        s.sendall(f"GET /big?size={GIB} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        received = len(head.partition(b"\r\n\r\n")[2])
+        time.sleep(2.0)  # the slow part: the backend keeps offering meanwhile
+        while received < GIB:
+            chunk = s.recv(1 << 20)
+            assert chunk
+            received += len(chunk)
+    peak = sampler.stop()
+    assert received == GIB
+    assert peak - baseline < 32 * MIB
