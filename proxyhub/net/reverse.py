@@ -130,6 +130,7 @@ class ReverseProtocol(HTTPServerProtocol):
 
     ctx: ReverseContext
     server_name: bytes | None = None  # the SNI name, read once the TLS handshake is done
+    plain_on_tls = False
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -138,6 +139,12 @@ class ReverseProtocol(HTTPServerProtocol):
 
     def handshakeCompleted(self) -> None:
         self.server_name = getattr(self.transport, "server_name", None)
+        if self.phase == HANDSHAKE:
+            self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
+
+    def plain_http_received(self) -> None:
+        """A plain-HTTP client on this TLS port: its requests are answered 400, in plain HTTP."""
+        self.plain_on_tls = True
         if self.phase == HANDSHAKE:
             self._set_deadline(HEAD_WAIT, self.ctx.settings.header_timeout)
 
@@ -197,6 +204,8 @@ class ReverseProtocol(HTTPServerProtocol):
 
     def _route(self, head: RequestHead) -> Refusal | tuple[Any, BackendSet, bytes, bytes]:
         """The route, its backends, the path and upstream path of a request, else a Refusal."""
+        if self.plain_on_tls:
+            return Refusal(400, "This port speaks HTTPS; the request was sent as plain HTTP.")
         if head.method in (b"TRACE", b"CONNECT"):
             return Refusal(405, f"{head.method.decode()} is not allowed here.")
         host, path = head.host or b"", head.target

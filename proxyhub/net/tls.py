@@ -115,12 +115,6 @@ def _names_of(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(n.lower().rstrip(".") for n in names)
 
 
-class NamedSSLObject(ssl.SSLObject):
-    """An ``SSLObject`` that remembers the SNI name its client sent (as bytes)."""
-
-    server_name: bytes | None = None
-
-
 def server_context(cert: LoadedCertificate) -> ssl.SSLContext:
     """A standard-library server context for ``cert`` with the intermediate profile."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -267,15 +261,15 @@ class ReloadableCertificates:
     def listener_context(self) -> ssl.SSLContext:
         """The listener's own context: the first store's default, switching by SNI."""
         context = server_context(self.first.certificates[0])
-        context.sslobject_class = NamedSSLObject
         context.sni_callback = self._on_server_name
         return context
 
     def _on_server_name(self, conn: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
-        """During the handshake: note the client's SNI and switch to its certificate."""
-        server_name = name.encode("ascii") if name is not None else None
-        if isinstance(conn, NamedSSLObject):
-            conn.server_name = server_name
-        context = self.context_for(server_name)
+        """During the handshake: switch to the certificate the client's SNI names.
+
+        ``ServerTLS`` has checked the name is ASCII; the standard library would
+        otherwise print a traceback for one that is not.
+        """
+        context = self.context_for(name.encode("ascii") if name is not None else None)
         if context is not None:
             conn.context = context

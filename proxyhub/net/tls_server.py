@@ -15,6 +15,13 @@ server answering fixed replies on this reactor managed 13.6-16.1k req/s with
 Twisted's layer and 31-33k with ``ssl.SSLObject``.  Connections to https
 backends stay on Twisted's layer, which verifies with service_identity.
 
+The first flight is screened before OpenSSL sees it
+(:func:`~proxyhub.wire.client_hello.read_client_hello`): a ClientHello goes
+on, and its server name (checked to be a well-formed ASCII host name) is the
+connection's ``server_name``; plain HTTP sent to the TLS port is handed to
+the inner protocol unencrypted, which answers it 400 as nginx does; anything
+else is dropped.
+
 Closing follows nginx: ``loseConnection`` sends close_notify and closes the
 TCP connection without waiting for the client's; :meth:`ServerTLS.close_cut_short`
 closes without close_notify, so a client can tell a response broken off from
@@ -32,6 +39,7 @@ from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 
+from ..wire.client_hello import Hello, NeedMore, read_client_hello
 from . import send
 
 READ_SIZE = 16384  # the largest TLS record's plaintext
@@ -53,7 +61,9 @@ class ServerTLS(Protocol):
         self._handshake_done = False
         self._pending: list[bytes] = []  # written by the inner protocol before the handshake
         self._lost = False
-        self.server_name: bytes | None = None  # the client's SNI, once the handshake is done
+        self._unscreened: bytes | None = b""  # the first flight, until it is judged
+        self._plain = False  # plain HTTP on this port: the inner protocol has the TCP transport
+        self.server_name: bytes | None = None  # the ClientHello's server name, lower-cased
 
     # -- from the TCP transport --------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -63,6 +73,10 @@ class ServerTLS(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.disconnecting:  # closed or aborted: nothing more is read or answered
             return
+        if self._unscreened is not None:
+            data = self._screen(data)
+            if not data:
+                return
         self._incoming.write(data)
         if not self._handshake_done and not self._handshake():
             return
@@ -94,6 +108,38 @@ class ServerTLS(Protocol):
             self._lost = True
             self.inner.connectionLost(reason)
 
+    def _screen(self, data: bytes) -> bytes:
+        """Hold the first bytes until they make a ClientHello; return them once they do."""
+        if self._plain:
+            self.inner.dataReceived(data)
+            return b""
+        held = self._unscreened + data  # type: ignore[operator]
+        if _first_record_incomplete(held):  # a trickled hello is not parsed byte by byte
+            self._unscreened = held
+            return b""
+        hello = read_client_hello(held)
+        if isinstance(hello, NeedMore):
+            self._unscreened = held
+            return b""
+        if isinstance(hello, Hello):
+            self._unscreened = None
+            self.server_name = hello.sni.encode() if hello.sni is not None else None
+            return held
+        if held[:1].isalpha():  # a request line: plain HTTP on the TLS port
+            self._speak_plain(held)
+        else:
+            self.abortConnection()
+        return b""
+
+    def _speak_plain(self, data: bytes) -> None:
+        """Give the inner protocol the TCP transport itself, and tell it why."""
+        self._plain = True
+        self.inner.transport = self.transport
+        told = getattr(self.inner, "plain_http_received", None)
+        if told is not None:
+            told()
+        self.inner.dataReceived(data)
+
     def _handshake(self) -> bool:
         """Advance the handshake; True once it is complete and the connection usable."""
         try:
@@ -106,7 +152,6 @@ class ServerTLS(Protocol):
             return False
         self._handshake_done = True
         self._flush()  # the server's last flight, and TLS 1.3 session tickets
-        self.server_name = getattr(self._ssl, "server_name", None)
         if IHandshakeListener.providedBy(self.inner):
             self.inner.handshakeCompleted()
         if self._pending:
@@ -201,6 +246,15 @@ class ServerTLS(Protocol):
     @bufferSize.setter
     def bufferSize(self, size: int) -> None:
         self.transport.bufferSize = size
+
+
+def _first_record_incomplete(held: bytes) -> bool:
+    """True while the first TLS record is visibly still arriving: nothing to judge yet."""
+    if held[:1] != b"\x16":
+        return False
+    if len(held) < 5:
+        return True
+    return len(held) < 5 + min(int.from_bytes(held[3:5], "big"), READ_SIZE)
 
 
 class ServerTLSFactory(Factory):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -132,6 +133,29 @@ def test_plain_http_redirects_to_https(tls_front: Proxy) -> None:
     result = curl("-i", "--resolve", resolve, f"http://a.test:{tls_front.port}/p?q=1")
     assert result.stdout.startswith("HTTP/1.1 308 ")
     assert f"Location: https://a.test:{tls_front.tls_port}/p?q=1" in result.stdout
+
+
+def test_plain_http_on_the_tls_port_is_answered_400(tls_front: Proxy) -> None:
+    """curl http:// to the TLS port gets a readable 400 (as nginx answers), logged."""
+    answer = curl(
+        "-i",
+        f"http://a.test:{tls_front.tls_port}/page",
+        "--resolve",
+        f"a.test:{tls_front.tls_port}:127.0.0.1",
+    )
+    assert answer.stdout.startswith("HTTP/1.1 400 ")
+    assert "speaks HTTPS" in answer.stdout
+    assert any('"GET /page HTTP/1.1" 400' in line for line in tls_front.log_lines())
+
+
+def test_bytes_neither_tls_nor_http_are_cut_at_once(tls_front: Proxy) -> None:
+    """Binary garbage on the TLS port is closed without an answer, long before any timeout."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", tls_front.tls_port), timeout=10) as s:
+        s.sendall(b"\x00\x01garbage\xff" * 4)
+        with contextlib.suppress(ConnectionResetError):  # a reset is equally final
+            assert s.recv(100) == b""
+    assert time.monotonic() - started < 5
 
 
 def test_stalled_handshake_is_cut_at_tls_handshake_timeout(

@@ -61,7 +61,7 @@ def test_sni_selects_the_certificate(
     tls = handshake(store, sni)
     assert tls.peer_names()[0] == expected
     assert tls.conn.selected_alpn_protocol() == "http/1.1"
-    assert tls.server.server_name == (sni.encode() if sni else None)
+    assert tls.server.server_name == (sni.lower().encode() if sni else None)
 
 
 def test_tls_1_1_is_refused(bundles: dict[str, str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,10 +108,11 @@ def test_the_clients_close_notify_is_answered(client: Client) -> None:
     assert client.inner.events.count("lost") == 1
 
 
-def test_garbage_gets_an_alert_and_a_close(context: ssl.SSLContext) -> None:
-    """Bytes that are not TLS end the connection; the inner protocol gets no data."""
-    tls = Client(context, "a.test")
-    tls.to_server(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+def test_a_refused_handshake_gets_an_alert_and_a_close(context: ssl.SSLContext) -> None:
+    """A hello OpenSSL turns down (TLS 1.1 only) is answered with an alert, then closed."""
+    tls = Client(context, "a.test", max_version=ssl.TLSVersion.TLSv1_1)
+    with pytest.raises(ssl.SSLError, match=r"(?i)alert"):
+        tls.handshake()
     assert tls.transport.disconnecting
     assert tls.inner.events == ["made"]
 
@@ -168,3 +170,52 @@ def test_nothing_is_answered_after_an_abort(context: ssl.SSLContext) -> None:
         tls.conn.do_handshake()
     tls.to_server(tls.outgoing.read())
     assert tls.transport.value() == b""
+
+
+def test_plain_http_goes_to_the_inner_protocol_over_tcp(context: ssl.SSLContext) -> None:
+    """A request line on the TLS port is handed over unencrypted, with the TCP transport."""
+    tls = Client(context)
+    tls.to_server(b"GET / HTTP/1.1\r\n")
+    tls.to_server(b"Host: a.test\r\n\r\n")
+    assert tls.inner.events[:2] == ["made", "plain"]
+    assert tls.inner.received == b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"
+    assert tls.inner.transport is tls.transport  # its answer goes out as it is written
+
+
+def test_bytes_neither_tls_nor_http_are_dropped(context: ssl.SSLContext) -> None:
+    """Anything else on the TLS port is closed at once, with nothing passed on."""
+    tls = Client(context)
+    tls.to_server(b"\x00\x01\x02\x03\x04\x05")
+    assert tls.transport.disconnecting and tls.inner.events == ["made"]
+
+
+def test_a_trickled_client_hello_still_completes(context: ssl.SSLContext) -> None:
+    """A ClientHello arriving a byte at a time is held whole, then handed to OpenSSL."""
+    tls = Client(context, "A.Test")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.conn.do_handshake()
+    for byte in tls.outgoing.read():
+        tls.to_server(bytes([byte]))
+    tls.from_server()
+    tls.handshake()
+    assert tls.server.server_name == b"a.test"
+    assert tls.inner.events == ["made", "handshake"]
+
+
+def test_a_non_ascii_server_name_is_refused_quietly(
+    context: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SNI of raw bytes never reaches OpenSSL's callback (which would print a traceback)."""
+    from OpenSSL import SSL
+
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    hostile = SSL.Connection(SSL.Context(SSL.TLS_METHOD), None)
+    hostile.set_connect_state()
+    hostile.set_tlsext_host_name(b"\xff\xfe.test")
+    with pytest.raises(SSL.WantReadError):
+        hostile.do_handshake()
+    tls = Client(context)
+    tls.to_server(hostile.bio_read(65536))
+    assert tls.transport.disconnecting and tls.inner.events == ["made"]
+    assert unraisable == []

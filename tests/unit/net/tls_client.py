@@ -29,6 +29,9 @@ class Recorder(Protocol):
     def handshakeCompleted(self) -> None:
         self.events.append("handshake")
 
+    def plain_http_received(self) -> None:
+        self.events.append("plain")
+
     def dataReceived(self, data: bytes) -> None:
         self.received += data
         self.events.append(f"data {len(data)}")
