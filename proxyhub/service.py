@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import MultiService
@@ -71,6 +72,7 @@ class ProxyhubService(MultiService):
         self.registry.metrics = self.metrics
         self.listeners = ListenerSet(reactor, self.registry, reuse_port=worker is not None)
         self.plan: Plan | None = None
+        self.purged: Callable[[bytes], None] | None = None  # a worker tells the others
         self.health_checkers: list[Any] = []
         self._stopping = False
         self._reloading = False
@@ -122,8 +124,16 @@ class ProxyhubService(MultiService):
         for checker in self.health_checkers:
             checker.stop()
         self.health_checkers = start_health_checks(plan.reverse) if plan.reverse else []
+        if plan.cache is not None:
+            plan.cache.purged = self.purged
         self.plan = plan
         self.config = plan.config
+
+    def purge_locally(self, uri: bytes) -> None:
+        """Another worker was sent ``PURGE uri``: drop it from this process's cache too."""
+        cache = self.plan.cache if self.plan is not None else None
+        if cache is not None:
+            cache.purge(uri)
 
     # -- signals --------------------------------------------------------------
     def _install_control_signals(self) -> None:

@@ -4,6 +4,11 @@ A whole proxyhub on its own reactor, binding with SO_REUSEPORT.  It logs
 plain lines on stderr (the supervisor adds timestamps), reports its metrics
 as one JSON line a second on file descriptor 3, and stops when the
 supervisor's end of its stdin closes (the supervisor died).
+
+Each worker has its own cache, so what a ``PURGE`` or an unsafe request drops
+from one is passed on: the worker writes ``{"purge": URI}`` on file
+descriptor 3, and the supervisor writes ``purge URI`` to every other
+worker's stdin.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ import signal
 import sys
 from typing import Any
 
-from twisted.internet.protocol import Protocol
 from twisted.internet.stdio import StandardIO
 from twisted.internet.task import LoopingCall
 from twisted.logger import eventAsText, globalLogBeginner
+from twisted.protocols.basic import LineOnlyReceiver
 
 from .config import ConfigError, load_config
 from .service import ProxyhubService, install_reactor
@@ -27,15 +32,30 @@ from .wiring import backend_states
 REPORT_FD = 3
 
 
-class _SupervisorGone(Protocol):
-    """Watches stdin: when the supervisor goes away, so does the worker."""
+class FromSupervisor(LineOnlyReceiver):
+    """The worker's stdin: purges passed on by the supervisor; its end means stop."""
 
-    def __init__(self, reactor: Any) -> None:
+    delimiter = b"\n"
+    MAX_LENGTH = 65536
+
+    def __init__(self, reactor: Any, service: Any) -> None:
         self.reactor = reactor
+        self.service = service
+
+    def lineReceived(self, line: bytes) -> None:
+        command, _, uri = line.partition(b" ")
+        if command == b"purge" and uri:
+            self.service.purge_locally(uri)
 
     def connectionLost(self, reason: Any = None) -> None:
         if self.reactor.running:
             self.reactor.stop()
+
+
+def tell_supervisor(fields: dict[str, Any]) -> None:
+    """Write one JSON line to the supervisor (a report, or a purge to pass on)."""
+    with contextlib.suppress(OSError):  # the supervisor is gone; stdin will tell us
+        os.write(REPORT_FD, json.dumps(fields).encode() + b"\n")
 
 
 def _log_to_stderr(event: dict[str, Any]) -> None:
@@ -47,9 +67,7 @@ def _log_to_stderr(event: dict[str, Any]) -> None:
 def _report(service: ProxyhubService) -> None:
     plan = service.plan
     backends = backend_states(plan, service.reactor.seconds()) if plan is not None else {}
-    line = json.dumps({"metrics": service.metrics.snapshot(), "backends": backends})
-    with contextlib.suppress(OSError):  # the supervisor is gone; stdin will tell us
-        os.write(REPORT_FD, line.encode() + b"\n")
+    tell_supervisor({"metrics": service.metrics.snapshot(), "backends": backends})
 
 
 def main(argv: list[str]) -> int:
@@ -72,11 +90,12 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"{e}\n")
         return 1
     service = ProxyhubService(config, reactor, worker=index)
+    service.purged = lambda uri: tell_supervisor({"purge": uri.decode("latin-1")})
     service.privilegedStartService()
     service.startService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     stdio: Any = StandardIO
-    stdio(_SupervisorGone(reactor), stdout=os.open(os.devnull, os.O_WRONLY))
+    stdio(FromSupervisor(reactor, service), stdout=os.open(os.devnull, os.O_WRONLY))
     # the first report tells the supervisor our signal handlers are in place (the service
     # installs them when the reactor starts, before this runs)
     reactor.callWhenRunning(LoopingCall(_report, service).start, 1.0)

@@ -157,14 +157,28 @@ class Supervisor(MultiService):
         )
 
     def report(self, index: int, line: bytes) -> None:
-        """A worker's periodic report: its metrics snapshot and backend states."""
+        """A worker's line: its periodic report (metrics, backend states), or a purge."""
         try:
-            self.reports[index] = json.loads(line)
+            fields = json.loads(line)
         except ValueError:
             log.warn("worker {index} sent an unreadable report", index=index)
+            fields = None
+        if isinstance(fields, dict) and "purge" in fields:
+            self._pass_purge_on(index, str(fields["purge"]))
+            return
+        if fields is not None:
+            self.reports[index] = fields
         process = self.workers.get(index)
         if process is not None and not process.ready:
             process.became_ready()
+
+    def _pass_purge_on(self, sender: int, uri: str) -> None:
+        """A client sent ``PURGE uri`` to worker ``sender``: the others drop it too."""
+        line = b"purge " + uri.encode("latin-1", "replace") + b"\n"
+        for index, process in self.workers.items():
+            if index != sender:
+                with contextlib.suppress(Exception):  # the process is already gone
+                    process.transport.write(line)
 
     def worker_ended(self, process: WorkerProcess, reason: Failure) -> None:
         """Restart a worker that exited unexpectedly; finish stopping when all are gone."""

@@ -131,6 +131,7 @@ class HttpCache:
         self.heuristic_max = settings.heuristic_max
         self._prepared: dict[int, Prepared] = {}
         self._keys: dict[bytes, CacheKey] = {}
+        self.purged: Callable[[bytes], None] | None = None  # told of each PURGE, invalidation
         self._gauges()
 
     # -- the entry point ------------------------------------------------------
@@ -245,6 +246,8 @@ class HttpCache:
         if uris:
             for each in uris:
                 self.store.purge(each)
+                if self.purged is not None:  # the other workers' copies are stale too
+                    self.purged(each)
             self._gauges()
 
     def land(self, key: CacheKey, stored: bool) -> None:
@@ -295,6 +298,8 @@ class HttpCache:
             down.refuse_request(head, Refusal(403, "PURGE is not allowed from this address."))
             return
         body = b'{"purged": %d}\n' % self.purge(uri)
+        if self.purged is not None:  # other worker processes have caches of their own
+            self.purged(uri)
         fields = [
             (b"Content-Type", b"application/json"),
             (b"Content-Length", b"%d" % len(body)),

@@ -97,3 +97,24 @@ def test_a_taken_port_stops_the_supervisor(start_proxy: Callable[..., Proxy]) ->
         run = subprocess.run(twistd_command(ini), capture_output=True, text=True, timeout=30)
     assert run.returncode == 1
     assert f"cannot listen on tcp:{port}:interface=127.0.0.1" in run.stdout + run.stderr
+
+
+def test_a_purge_reaches_every_workers_cache(
+    start_proxy: Callable[..., Proxy], origin: Origin
+) -> None:
+    """Each worker caches on its own; a PURGE sent to one empties them all."""
+    forward = {"listen": "tcp:{port}:interface=127.0.0.1", "deny_destinations": ""}
+    proxy = start_proxy(workers="2", sections={"forward": forward, "cache": {"enabled": "yes"}})
+    log = proxy.stderr_path
+    assert wait_for(
+        lambda: all(f"worker {i}: proxyhub listening" in log.read_text() for i in (0, 1))
+    )
+    url = origin.url("/cache/everywhere?cc=max-age%3D60")
+
+    def answers() -> set[str]:
+        return {curl("-x", proxy.url, url).stdout for _ in range(30)}  # fresh connections
+
+    before = answers()
+    assert before == {"n=1", "n=2"}  # both workers missed once, then hit
+    assert '"purged": 1' in curl("-x", proxy.url, "-X", "PURGE", url).stdout
+    assert wait_for(lambda: not answers() & before)

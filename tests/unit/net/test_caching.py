@@ -283,6 +283,8 @@ def test_unsafe_methods_invalidate() -> None:
     for url in (URL, other):
         proto.dataReceived(get(url))
         origin.reply(response(b"x", FRESH))
+    told: list[bytes] = []
+    ctx.cache.purged = told.append  # type: ignore[attr-defined]  # as a worker's is
     proto.dataReceived(
         b"POST " + URL + b" HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: 1\r\n\r\nx"
     )
@@ -291,6 +293,7 @@ def test_unsafe_methods_invalidate() -> None:
     assert header(conn.value(), b"X-Cache") is None
     assert ctx.cache.store.purge(URL) == 0  # type: ignore[attr-defined]
     assert ctx.cache.store.purge(other) == 0  # type: ignore[attr-defined]
+    assert sorted(told) == sorted([URL, other])  # the other workers drop them too
 
 
 def test_failed_unsafe_request_does_not_invalidate() -> None:
@@ -313,6 +316,8 @@ def test_purge_from_an_allowed_address() -> None:
     proto.dataReceived(get())
     origin.reply(response(b"x", FRESH))
     conn.clear()
+    told: list[bytes] = []
+    ctx.cache.purged = told.append  # type: ignore[attr-defined]  # as a worker's is
     proto.dataReceived(get(method=b"PURGE"))
     assert status_of(conn.value()) == 200 and body_of(conn.value()) == b'{"purged": 1}\n'
     conn.clear()
@@ -320,6 +325,7 @@ def test_purge_from_an_allowed_address() -> None:
     assert body_of(conn.value()) == b'{"purged": 0}\n'
     proto.dataReceived(get())
     assert len(origin.requests) == 2  # PURGE never went upstream
+    assert told == [URL, URL]  # each PURGE is passed on, found here or not
 
 
 def test_purge_from_elsewhere_is_403() -> None:
