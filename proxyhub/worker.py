@@ -20,36 +20,57 @@ import signal
 import sys
 from typing import Any
 
+from twisted.internet.protocol import Protocol
 from twisted.internet.stdio import StandardIO
 from twisted.internet.task import LoopingCall
-from twisted.logger import eventAsText, globalLogBeginner
-from twisted.protocols.basic import LineOnlyReceiver
+from twisted.logger import Logger, eventAsText, globalLogBeginner
 
 from .config import ConfigError, load_config
 from .service import ProxyhubService, install_reactor
 from .wiring import backend_states
 
 REPORT_FD = 3
+MAX_LINE = 1 << 20  # bytes of one line from the supervisor
+log = Logger()
 
 
-class FromSupervisor(LineOnlyReceiver):
-    """The worker's stdin: purges passed on by the supervisor; its end means stop."""
+class FromSupervisor(Protocol):
+    """The worker's stdin: purges passed on by the supervisor; its end means stop.
 
-    delimiter = b"\n"
-    MAX_LENGTH = 65536
+    A line longer than :data:`MAX_LINE` (a URI no worker relays) is skipped,
+    never a reason to close: closing stdin would stop the worker.
+    """
 
     def __init__(self, reactor: Any, service: Any) -> None:
         self.reactor = reactor
         self.service = service
+        self._partial = b""
+        self._skipping = False  # inside a line that grew past MAX_LINE
 
-    def lineReceived(self, line: bytes) -> None:
-        command, _, uri = line.partition(b" ")
-        if command == b"purge" and uri:
-            self.service.purge_locally(uri)
+    def dataReceived(self, data: bytes) -> None:
+        *lines, rest = (self._partial + data).split(b"\n")
+        for line in lines:
+            if self._skipping:
+                self._skipping = False
+                continue
+            command, _, uri = line.partition(b" ")
+            if command == b"purge" and uri:
+                self.service.purge_locally(uri)
+        self._partial = rest
+        if len(rest) > MAX_LINE:
+            self._partial, self._skipping = b"", True
 
     def connectionLost(self, reason: Any = None) -> None:
         if self.reactor.running:
             self.reactor.stop()
+
+
+def relay_purge(uri: bytes) -> None:
+    """Ask the supervisor to drop ``uri`` from the other workers' caches."""
+    if len(uri) > MAX_LINE // 2:  # beyond any sane URI; our own line limit comes first
+        log.warn("proxyhub did not pass a purge of a {n}-byte URI on", n=len(uri))
+        return
+    tell_supervisor({"purge": uri.decode("latin-1")})
 
 
 def tell_supervisor(fields: dict[str, Any]) -> None:
@@ -90,7 +111,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"{e}\n")
         return 1
     service = ProxyhubService(config, reactor, worker=index)
-    service.purged = lambda uri: tell_supervisor({"purge": uri.decode("latin-1")})
+    service.purged = relay_purge
     service.privilegedStartService()
     service.startService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)

@@ -5,8 +5,9 @@ as Squid and nginx do, so a resumed download is a hit too.  One range is
 served; several ranges, another unit or a malformed value get the whole
 response, which a server may always send instead.  A range starting past
 the end gets 416.  ``If-Range`` keeps the range only when it names the
-stored response's strong ETag or its exact Last-Modified date; anything
-else means the client's part may be of another version, so it gets all.
+stored response's strong ETag, or its exact Last-Modified date when that is
+a strong validator; anything else means the client's part may be of another
+version, so it gets all.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from .rules import parse_http_date
 
 _SINGLE = re.compile(rb"bytes[ \t]*=[ \t]*([0-9]{0,18})-([0-9]{0,18})[ \t]*", re.IGNORECASE)
 
@@ -51,8 +54,10 @@ def requested_range(value: bytes, size: int) -> Ranged:
         if not last:
             return None
         suffix = int(last)
-        if suffix == 0 or size == 0:
+        if suffix == 0:
             return NotSatisfiable(size)
+        if size == 0:
+            return None  # satisfiable, but no Content-Range can say so: the empty 200
         return ByteRange(max(0, size - suffix), size - 1, size)
     start = int(first)
     end = int(last) if last else size - 1
@@ -82,8 +87,27 @@ def _validator_holds(if_range: list[bytes], stored: Sequence[tuple[bytes, bytes]
     value = if_range[0]
     if value.startswith(b"W/"):
         return False  # If-Range compares strongly; a weak tag never matches
-    name = b"etag" if value.startswith(b'"') else b"last-modified"
-    return any(n.lower() == name and v.strip() == value for n, v in stored)
+    if value.startswith(b'"'):
+        return _field(stored, b"etag") == value
+    # A date is a strong validator only when the response was sent a second or
+    # more after that modification (RFC 9110 section 8.8.2.2).
+    modified, sent = (
+        parse_http_date(_field(stored, b"last-modified")),
+        parse_http_date(_field(stored, b"date")),
+    )
+    return (
+        _field(stored, b"last-modified") == value
+        and modified is not None
+        and sent is not None
+        and sent - modified >= 1
+    )
+
+
+def _field(fields: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for n, v in fields:
+        if n.lower() == name:
+            return v.strip()
+    return None
 
 
 def body_slice(chunks: Sequence[bytes], wanted: ByteRange) -> tuple[bytes, ...]:

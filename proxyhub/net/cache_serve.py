@@ -97,7 +97,7 @@ def served_head(
             byte_range.length,
         )
     elif isinstance(byte_range, NotSatisfiable):
-        line, block = b"HTTP/1.1 416 Range Not Satisfiable", prep.not_modified_block
+        line, block = b"HTTP/1.1 416 Range Not Satisfiable", b""  # nothing to store it by
         framing = b"\r\nContent-Range: bytes */%d\r\nContent-Length: 0" % byte_range.size
     else:
         line, block = b"HTTP/1.1 %d %s" % (meta.status, meta.reason), prep.block

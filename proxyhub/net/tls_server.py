@@ -43,6 +43,7 @@ from ..wire.client_hello import Hello, NeedMore, read_client_hello
 from . import send
 
 READ_SIZE = 16384  # the largest TLS record's plaintext
+_CHANGE_CIPHER_SPEC, _HANDSHAKE, _CLIENT_HELLO = 0x14, 0x16, 0x01
 
 
 class ServerTLS(Protocol):
@@ -61,7 +62,9 @@ class ServerTLS(Protocol):
         self._handshake_done = False
         self._pending: list[bytes] = []  # written by the inner protocol before the handshake
         self._lost = False
-        self._unscreened: bytes | None = b""  # the first flight, until it is judged
+        self._unscreened: bytes | None = b""  # client bytes not yet judged (see _screen)
+        self._hello_seen = False  # the first ClientHello passed; a second one is screened too
+        self._write_closed = False  # close_notify sent: nothing more can be written
         self._plain = False  # plain HTTP on this port: the inner protocol has the TCP transport
         self.server_name: bytes | None = None  # the ClientHello's server name, lower-cased
 
@@ -81,23 +84,24 @@ class ServerTLS(Protocol):
         if not self._handshake_done and not self._handshake():
             return
         inner, sslobj, incoming = self.inner, self._ssl, self._incoming
-        try:
-            while not self.disconnecting:
+        while not self.disconnecting:
+            try:
                 data = sslobj.read(READ_SIZE)
-                if not data:  # the client's close_notify: answer it and close
-                    self.loseConnection()
-                    return
-                inner.dataReceived(data)
-                if not incoming.pending and not sslobj.pending():
-                    break
-        except ssl.SSLWantReadError:  # the rest of a record is still on its way
-            pass
-        except ssl.SSLZeroReturnError:  # the client's close_notify after ours
-            self.transport.loseConnection()
-            return
-        except ssl.SSLError:
-            self._failed()
-            return
+            except ssl.SSLWantReadError:  # the rest of a record is still on its way
+                break
+            except ssl.SSLZeroReturnError:  # the client's close_notify after ours
+                self.disconnecting = True
+                self.transport.loseConnection()
+                return
+            except ssl.SSLError:
+                self._failed()
+                return
+            if not data:  # the client's close_notify: answer it and close
+                self.loseConnection()
+                return
+            inner.dataReceived(data)
+            if not incoming.pending and not sslobj.pending():
+                break
         if self._outgoing.pending:  # a TLS 1.3 key update, for instance
             self._flush()
 
@@ -109,11 +113,20 @@ class ServerTLS(Protocol):
             self.inner.connectionLost(reason)
 
     def _screen(self, data: bytes) -> bytes:
-        """Hold the first bytes until they make a ClientHello; return them once they do."""
+        """Hold client bytes until a ClientHello in them is judged; return what may go on.
+
+        Every ClientHello is read before OpenSSL sees it: the first, and a
+        second one answering a HelloRetryRequest, which must name the same
+        server (the standard library would print a traceback for a name that
+        is not ASCII, and a different name would switch certificates under
+        ``server_name``).
+        """
         if self._plain:
             self.inner.dataReceived(data)
             return b""
         held = self._unscreened + data  # type: ignore[operator]
+        if self._hello_seen:
+            return self._screen_retry(held)
         if _first_record_incomplete(held):  # a trickled hello is not parsed byte by byte
             self._unscreened = held
             return b""
@@ -122,13 +135,37 @@ class ServerTLS(Protocol):
             self._unscreened = held
             return b""
         if isinstance(hello, Hello):
-            self._unscreened = None
+            self._hello_seen = True
+            self._unscreened = b""
             self.server_name = hello.sni.encode() if hello.sni is not None else None
             return held
         if held[:1].isalpha():  # a request line: plain HTTP on the TLS port
             self._speak_plain(held)
         else:
             self.abortConnection()
+        return b""
+
+    def _screen_retry(self, held: bytes) -> bytes:
+        """After the first hello: pass records on, stopping to read a second ClientHello."""
+        pos = 0
+        while len(held) - pos >= 6:
+            kind, length = held[pos], int.from_bytes(held[pos + 3 : pos + 5], "big")
+            if kind == _CHANGE_CIPHER_SPEC:
+                if len(held) - pos < 5 + length:
+                    break
+                pos += 5 + length
+                continue
+            if kind == _HANDSHAKE and held[pos + 5] == _CLIENT_HELLO:
+                hello = read_client_hello(held[pos:])
+                if isinstance(hello, NeedMore):
+                    break
+                same = isinstance(hello, Hello) and hello.sni == _text(self.server_name)
+                if not same:
+                    self.abortConnection()
+                    return b""
+            self._unscreened = None  # encrypted records, or the last hello: nothing more to read
+            return held
+        self._unscreened = held
         return b""
 
     def _speak_plain(self, data: bytes) -> None:
@@ -151,12 +188,13 @@ class ServerTLS(Protocol):
             self._failed()
             return False
         self._handshake_done = True
+        self._unscreened = None
         self._flush()  # the server's last flight, and TLS 1.3 session tickets
-        if IHandshakeListener.providedBy(self.inner):
-            self.inner.handshakeCompleted()
-        if self._pending:
+        if self._pending:  # before anything written from handshakeCompleted
             pending, self._pending = self._pending, []
             self.write(b"".join(pending))
+        if IHandshakeListener.providedBy(self.inner):
+            self.inner.handshakeCompleted()
         return not self.disconnecting
 
     def _failed(self) -> None:
@@ -167,12 +205,16 @@ class ServerTLS(Protocol):
 
     # -- for the inner protocol -------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if self.disconnecting or not data:
+        if self.disconnecting or self._write_closed or not data:
             return
         if not self._handshake_done:
             self._pending.append(bytes(data))
             return
-        self._ssl.write(data)
+        try:
+            self._ssl.write(data)
+        except ssl.SSLError:  # TLS is already shut down under us
+            self._failed()
+            return
         send.write(self.transport, self._outgoing.read())
 
     def writeSequence(self, data: Any) -> None:
@@ -205,6 +247,7 @@ class ServerTLS(Protocol):
         self.transport.abortConnection()
 
     def _send_close_notify(self) -> None:
+        self._write_closed = True
         # SSL_shutdown then asks for the client's close_notify, which we do not wait for
         with contextlib.suppress(ssl.SSLError):
             self._ssl.unwrap()
@@ -246,6 +289,10 @@ class ServerTLS(Protocol):
     @bufferSize.setter
     def bufferSize(self, size: int) -> None:
         self.transport.bufferSize = size
+
+
+def _text(name: bytes | None) -> str | None:
+    return name.decode() if name is not None else None
 
 
 def _first_record_incomplete(held: bytes) -> bool:

@@ -6,12 +6,13 @@ import json
 import socket
 from typing import Any
 
+import pytest
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from proxyhub.config import parse_config_text
 from proxyhub.service import ProxyhubService
 from proxyhub.wiring import make_plan
-from proxyhub.worker import FromSupervisor
+from proxyhub.worker import MAX_LINE, FromSupervisor, relay_purge
 from proxyhub.workers import Supervisor, WorkerProcess
 
 
@@ -71,3 +72,26 @@ def test_a_workers_cache_tells_of_purges() -> None:
     service._adopt(make_plan(service.config, service._shared(service.config)))
     assert service.plan is not None and service.plan.cache is not None
     assert service.plan.cache.purged is print
+
+
+def test_an_overlong_line_is_skipped_and_stdin_stays_open() -> None:
+    """A line past MAX_LINE is dropped whole; the worker goes on reading (and running)."""
+    reactor = MemoryReactorClock()
+    purged: list[bytes] = []
+    service: Any = type("Service", (), {"purge_locally": lambda self, uri: purged.append(uri)})()
+    stdin = FromSupervisor(reactor, service)
+    transport = StringTransport()
+    stdin.makeConnection(transport)
+    stdin.dataReceived(b"purge http://a.test/" + b"x" * MAX_LINE)
+    stdin.dataReceived(b"y" * 10 + b"\npurge http://a.test/ok\n")
+    assert purged == [b"http://a.test/ok"]
+    assert not transport.disconnecting
+
+
+def test_a_huge_uri_is_not_relayed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A URI too long for the supervisor's lines stays local (and is logged)."""
+    told: list[dict[str, Any]] = []
+    monkeypatch.setattr("proxyhub.worker.tell_supervisor", told.append)
+    relay_purge(b"http://a.test/" + b"x" * MAX_LINE)
+    relay_purge(b"http://a.test/\xe9")
+    assert told == [{"purge": "http://a.test/\xe9"}]

@@ -32,13 +32,17 @@ def test_requested_range(value: bytes, expected: object) -> None:
     assert requested_range(value, 100) == expected
 
 
-def test_an_empty_body_satisfies_no_range() -> None:
-    """Nothing can be cut from an empty body: 416, as a first byte past the end."""
+def test_an_empty_body() -> None:
+    """A first byte of an empty body is past its end (416); a suffix gets the empty 200."""
     assert requested_range(b"bytes=0-", 0) == NotSatisfiable(0)
-    assert requested_range(b"bytes=-5", 0) == NotSatisfiable(0)
+    assert requested_range(b"bytes=-5", 0) is None
 
 
-STORED = [(b"ETag", b'"v1"'), (b"Last-Modified", b"Tue, 01 Dec 2026 10:00:00 GMT")]
+STORED = [
+    (b"ETag", b'"v1"'),
+    (b"Last-Modified", b"Tue, 01 Dec 2026 10:00:00 GMT"),
+    (b"Date", b"Tue, 01 Dec 2026 11:00:00 GMT"),
+]
 
 
 @pytest.mark.parametrize(
@@ -55,6 +59,16 @@ def test_if_range_keeps_the_range_only_for_this_version(if_range: bytes, served:
     """A validator naming another version means the whole body is sent."""
     request = [(b"Range", b"bytes=0-1"), (b"If-Range", if_range)]
     assert (range_for(request, STORED, 10) is not None) == served
+
+
+def test_a_date_too_close_to_the_response_is_weak() -> None:
+    """A Last-Modified within a second of Date may hide a change: If-Range then fails."""
+    stored = [
+        (b"Last-Modified", b"Tue, 01 Dec 2026 10:00:00 GMT"),
+        (b"Date", b"Tue, 01 Dec 2026 10:00:00 GMT"),
+    ]
+    request = [(b"Range", b"bytes=0-1"), (b"If-Range", b"Tue, 01 Dec 2026 10:00:00 GMT")]
+    assert range_for(request, stored, 10) is None
 
 
 def test_two_range_fields_are_ignored() -> None:

@@ -219,3 +219,62 @@ def test_a_non_ascii_server_name_is_refused_quietly(
     tls.to_server(hostile.bio_read(65536))
     assert tls.transport.disconnecting and tls.inner.events == ["made"]
     assert unraisable == []
+
+
+def _hello(sni: bytes, key_share: bytes, session_id: bytes) -> bytes:
+    """A TLS 1.3 ClientHello record offering only X25519, with ``key_share`` (maybe empty)."""
+
+    def vec(size: int, body: bytes) -> bytes:
+        return len(body).to_bytes(size, "big") + body
+
+    def ext(kind: int, body: bytes) -> bytes:
+        return kind.to_bytes(2, "big") + vec(2, body)
+
+    extensions = (
+        ext(43, vec(1, b"\x03\x04"))  # supported_versions: TLS 1.3
+        + ext(10, vec(2, b"\x00\x1d"))  # supported_groups: x25519
+        + ext(13, vec(2, b"\x08\x04\x04\x03\x08\x05\x08\x06\x04\x01"))  # signature algorithms
+        + ext(51, vec(2, key_share))
+        + ext(0, vec(2, b"\x00" + vec(2, sni)))
+    )
+    body = b"\x03\x03" + bytes(32) + vec(1, session_id) + vec(2, b"\x13\x01") + b"\x01\x00"
+    return b"\x16\x03\x01" + vec(2, b"\x01" + vec(3, body + vec(2, extensions)))
+
+
+@pytest.mark.parametrize(
+    ("second_name", "goes_on"),
+    [(b"a.test", True), (b"b.test", False), (b"\xff\xfe.test", False)],
+)
+def test_a_second_client_hello_is_screened_too(
+    context: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch, second_name: bytes, goes_on: bool
+) -> None:
+    """After a HelloRetryRequest, the new hello must name the same server, in ASCII."""
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    tls = Client(context)
+    session = b"s" * 32
+    tls.to_server(_hello(b"a.test", b"", session))  # no key share: the server asks again
+    assert tls.transport.value()[:1] == b"\x16" and not tls.transport.disconnecting
+    tls.transport.clear()
+    share = b"\x00\x1d" + (32).to_bytes(2, "big") + bytes(range(32))
+    tls.to_server(b"\x14\x03\x03\x00\x01\x01" + _hello(second_name, share, session))
+    assert tls.transport.disconnecting is not goes_on
+    assert (tls.transport.value()[:1] == b"\x16") is goes_on  # the ServerHello, or nothing
+    assert tls.server.server_name == b"a.test" and unraisable == []
+
+
+def test_pending_writes_go_before_those_of_handshake_completed(context: ssl.SSLContext) -> None:
+    """Bytes written before TLS was up keep their place ahead of later ones."""
+    tls = Client(context, "a.test")
+    tls.server.write(b"first ")
+    tls.inner.handshakeCompleted = lambda: tls.server.write(b"second")  # type: ignore[method-assign]
+    tls.handshake()
+    assert tls.receive() == b"first second"
+
+
+def test_writes_after_close_notify_are_dropped_quietly(client: Client) -> None:
+    """Once close_notify went out (a finished WebSocket's half-close), a late write is ignored."""
+    client.transport.loseWriteConnection = lambda: None  # type: ignore[attr-defined]
+    client.server.loseWriteConnection()
+    client.server.write(b"late")
+    assert client.receive() == b"" and client.closed
