@@ -17,7 +17,7 @@ import pytest
 from ..unit.net.certs import make_ca, make_leaf, pem_cert, pem_key, write_bundle
 from .conftest import Proxy, curl
 from .origins import Origin, ScriptedOrigin, read_head
-from .test_streaming import GIB, MIB, RssSampler, rss
+from .test_streaming import GIB, MIB, RssSampler, read_until, rss
 
 
 @pytest.fixture(scope="module")
@@ -383,10 +383,7 @@ def test_1gib_over_tls_to_a_slow_reader_keeps_memory_flat(
         assert head.startswith(b"HTTP/1.1 200 ")
         received = len(head.partition(b"\r\n\r\n")[2])
         time.sleep(2.0)  # the slow part: the backend keeps offering meanwhile
-        while received < GIB:
-            chunk = s.recv(1 << 20)
-            assert chunk
-            received += len(chunk)
+        received = read_until(s, received, GIB)
     peak = sampler.stop()
     assert received == GIB
     assert peak - baseline < 32 * MIB

@@ -42,6 +42,15 @@ class RssSampler:
         return self.peak
 
 
+def read_until(s: socket.socket, received: int, total: int) -> int:
+    """Read ``s`` (``received`` bytes in) until ``total`` have arrived; return the count."""
+    while received < total:
+        chunk = s.recv(1 << 20)
+        assert chunk, "closed early"
+        received += len(chunk)
+    return received
+
+
 def test_1gib_download_to_a_slow_reader_keeps_memory_flat(proxy: Proxy, origin: Origin) -> None:
     """A client that stalls mid-download makes the proxy stop reading, not buffer."""
     baseline = rss(proxy.proc.pid)
@@ -57,10 +66,7 @@ def test_1gib_download_to_a_slow_reader_keeps_memory_flat(proxy: Proxy, origin: 
             received += len(s.recv(65536))
         time.sleep(2.0)  # the slow part: the origin keeps sending meanwhile
         stalled_peak = sampler.peak
-        while received < GIB:
-            chunk = s.recv(1 << 20)
-            assert chunk
-            received += len(chunk)
+        received = read_until(s, received, GIB)
     peak = sampler.stop()
     assert received == GIB
     assert stalled_peak - baseline < 32 * MIB
@@ -120,10 +126,7 @@ def test_1gib_through_the_reverse_proxy_to_a_slow_reader(start_proxy, origin: Or
         assert head.startswith(b"HTTP/1.1 200 ")
         received = len(head.partition(b"\r\n\r\n")[2])
         time.sleep(2.0)
-        while received < GIB:
-            chunk = s.recv(1 << 20)
-            assert chunk
-            received += len(chunk)
+        received = read_until(s, received, GIB)
     peak = sampler.stop()
     assert received == GIB
     assert peak - baseline < 32 * MIB
