@@ -118,7 +118,8 @@ def main(argv: list[str]) -> int:
     stdio: Any = StandardIO
     stdio(FromSupervisor(reactor, service), stdout=os.open(os.devnull, os.O_WRONLY))
     # the first report tells the supervisor our signal handlers are in place (the service
-    # installs them when the reactor starts, before this runs)
+    # took SIGHUP and SIGUSR1 before binding, and takes the stop signals when the reactor
+    # starts, before this runs)
     reactor.callWhenRunning(LoopingCall(_report, service).start, 1.0)
     reactor.run()
     return 0

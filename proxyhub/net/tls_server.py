@@ -15,7 +15,7 @@ server answering fixed replies on this reactor managed 13.6-16.1k req/s with
 Twisted's layer and 31-33k with ``ssl.SSLObject``.  Connections to https
 backends stay on Twisted's layer, which verifies with service_identity.
 
-The first flight is screened before OpenSSL sees it
+Every ClientHello is screened before OpenSSL sees it
 (:func:`~proxyhub.wire.client_hello.read_client_hello`): a ClientHello goes
 on, and its server name (checked to be a well-formed ASCII host name) is the
 connection's ``server_name``; plain HTTP sent to the TLS port is handed to
@@ -137,7 +137,7 @@ class ServerTLS(Protocol):
         if isinstance(hello, Hello):
             self._hello_seen = True
             self._unscreened = b""
-            self.server_name = hello.sni.encode() if hello.sni is not None else None
+            self.server_name = _name_of(hello)
             return held
         if held[:1].isalpha():  # a request line: plain HTTP on the TLS port
             self._speak_plain(held)
@@ -159,8 +159,7 @@ class ServerTLS(Protocol):
                 hello = read_client_hello(held[pos:])
                 if isinstance(hello, NeedMore):
                     break
-                same = isinstance(hello, Hello) and hello.sni == _text(self.server_name)
-                if not same:
+                if not isinstance(hello, Hello) or _name_of(hello) != self.server_name:
                     self.abortConnection()
                     return b""
             self._unscreened = None  # encrypted records, or the last hello: nothing more to read
@@ -291,8 +290,9 @@ class ServerTLS(Protocol):
         self.transport.bufferSize = size
 
 
-def _text(name: bytes | None) -> str | None:
-    return name.decode() if name is not None else None
+def _name_of(hello: Hello) -> bytes | None:
+    """The server name a ClientHello asks for, as ``ServerTLS.server_name`` holds it."""
+    return hello.sni.encode() if hello.sni is not None else None
 
 
 def _first_record_incomplete(held: bytes) -> bool:
