@@ -124,6 +124,7 @@ def test_chunked_framing_round_trip(chunks: list[bytes]) -> None:
     ("status", "reason"),
     [
         (200, b"OK"),
+        (308, b"Permanent Redirect"),
         (413, b"Content Too Large"),
         (431, b"Request Header Fields Too Large"),
         (502, b"Bad Gateway"),
