@@ -208,7 +208,7 @@ class ReverseProtocol(HTTPServerProtocol):
             return Refusal(400, "This port speaks HTTPS; the request was sent as plain HTTP.")
         if head.method in (b"TRACE", b"CONNECT"):
             return Refusal(405, f"{head.method.decode()} is not allowed here.")
-        host, path = head.host or b"", head.target
+        path = head.target
         if not path.startswith(b"/"):
             try:
                 target = parse_absolute_target(path)
@@ -217,6 +217,10 @@ class ReverseProtocol(HTTPServerProtocol):
             if target is None:
                 return Refusal(400, "Malformed request target.")
             path = target.origin_form
+            # RFC 9112 section 3.2.2: the target's authority replaces the Host header.
+            default_port = 443 if target.scheme == "https" else 80
+            head.host = target.authority.host_header(default_port).encode("ascii")
+        host = head.host or b""
         if self.ctx.redirect_to is not None:
             return self._redirect(host, path)
         route = self.ctx.routes.route(host, path)
@@ -229,6 +233,8 @@ class ReverseProtocol(HTTPServerProtocol):
         return route, backends, path, backends.upstream_path(route, path)
 
     def _redirect(self, host: bytes, path: bytes) -> Refusal:
+        if not host:
+            return Refusal(400, "The request names no host to redirect to.")
         name = host.rsplit(b":", 1)[0] if not host.endswith(b"]") else host
         port = self.ctx.redirect_to
         authority = name if port == 443 else b"%s:%d" % (name, port or 443)
