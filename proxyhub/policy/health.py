@@ -19,6 +19,9 @@ down       no           a *check* pass counts; ``rise`` in  resets the pass coun
 probation  yes          counts; ``rise`` in a row -> up     -> down, hold-off doubled
 =========  ===========  ==================================  ===================================
 
+An *active* monitor ignores connect passes altogether: its checks alone speak for a
+backend's health, and a connect failure still counts toward ``fall``.
+
 The one timed move: a passive monitor's ``down`` backend whose hold-off is over is on
 ``probation``. That holds at once for :meth:`~HealthMonitor.is_up`, ``state`` and
 ``healthy``; the stored state follows at the next report about the backend or at
@@ -135,8 +138,10 @@ class HealthMonitor(Generic[B]):
     def connect_succeeded(self, backend: B, now: float) -> HealthEvent[B] | None:
         """A connection to ``backend`` for a request was established."""
         track = self._tracks[backend]
-        if track.state is State.UP and not track.failures:
-            return None  # the usual case, and a pass changes nothing in it
+        if self.active or (track.state is State.UP and not track.failures):
+            # Under checks, only a check pass counts: a backend that accepts connections
+            # but fails its checks must still reach ``fall``, however busy it is.
+            return None
         return self._report(backend, now, passed=True, check=False, what="connect succeeded")
 
     def connect_failed(self, backend: B, now: float) -> HealthEvent[B] | None:

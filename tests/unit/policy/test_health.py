@@ -126,6 +126,14 @@ ACTIVE = [
         ("cf", 4, None, True),
         ("cp", 5, None, True),
     ], id="passes-reset-failures"),
+    pytest.param([
+        ("cf", 0, None, True),
+        ("ok", 1, None, True),
+        ("ok", 1, None, True),
+        ("cf", 2, None, True),
+        ("ok", 3, None, True),
+        ("cf", 4, (UP, DOWN, "3 failures in a row (last: check failed)", None), False),
+    ], id="busy-traffic-does-not-hide-failing-checks"),
 ]  # fmt: skip
 
 
