@@ -298,8 +298,9 @@ class Exchange:
             self.retried = True
             self._detach(up)
             assert self.choice is not None
-            self.tried.append(self.choice)
-            self._choose(fresh=True)
+            # A stale pooled connection says nothing against its backend: retry it on a
+            # fresh connection (if the backend is gone, that connect fails over as usual).
+            self._chosen(self.choice, fresh=True)
             return
         self.fail(status, reason)
 
