@@ -16,6 +16,7 @@ client contexts, for https backends, are Twisted's on pyOpenSSL.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import ssl
@@ -29,6 +30,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.ssl import (
     Certificate,
     CertificateOptions,
@@ -37,6 +40,7 @@ from twisted.internet.ssl import (
     platformTrust,
     trustRootFromCertificates,
 )
+from zope.interface import implementer
 
 INTERMEDIATE_CIPHERS = ":".join(
     [
@@ -206,17 +210,10 @@ class CertificateStore:
         if exact is not None:
             return exact
         dot = name.find(".")
-        while dot >= 0:
-            suffix = name[dot:]
-            found = self._wildcard.get(suffix)
-            if found is not None:
-                return found
-            dot = name.find(".", dot + 1)
-        return None
-
-    def serves(self, name: str) -> bool:
-        """True when a certificate names ``name`` (exactly or by wildcard)."""
-        return self.context_for(name.encode("ascii", "replace")) is not None
+        if dot <= 0:
+            return None
+        # RFC 6125 section 6.4.3: a wildcard stands for exactly one (the leftmost) label.
+        return self._wildcard.get(name[dot:])
 
 
 def _trust_root(ca_file: str | None) -> Any:
@@ -236,8 +233,33 @@ def client_tls(host: str, route: Any) -> Any:
     against the route's ``ca_file`` or the system store, SNI set to ``host``;
     with ``tls_verify = no``, unverified (and a warning is logged at startup)."""
     if not route.tls_verify:
-        return CertificateOptions(raiseMinimumTo=TLSVersion.TLSv1_2)
+        return _UnverifiedClientTLS(host)
     return optionsForClientTLS(host, trustRoot=_trust_root(route.ca_file))
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _UnverifiedClientTLS:
+    """TLS to a backend whose certificate is not checked, still named by SNI."""
+
+    def __init__(self, host: str) -> None:
+        self._context = CertificateOptions(raiseMinimumTo=TLSVersion.TLSv1_2).getContext()
+        self._server_name = None if _is_ip_literal(host) else host.encode("idna")
+
+    def clientConnectionForTLS(self, tls_protocol: Any) -> SSL.Connection:
+        connection = SSL.Connection(self._context, None)
+        connection.set_app_data(tls_protocol)
+        if self._server_name is not None:
+            connection.set_tlsext_host_name(self._server_name)
+        return connection
+
+
+def _is_ip_literal(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address (which SNI may not carry)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class ReloadableCertificates:

@@ -49,6 +49,8 @@ def test_pem_parts_in_any_order(bundles: dict[str, str]) -> None:
         ("WWW.A.TEST", "a.test"),
         ("b.test", "b.test"),
         ("x.wild.test", "*.wild.test"),
+        ("y.x.wild.test", "a.test"),
+        ("wild.test", "a.test"),
         ("unknown.test", "a.test"),
         (None, "a.test"),
     ],
@@ -56,7 +58,7 @@ def test_pem_parts_in_any_order(bundles: dict[str, str]) -> None:
 def test_sni_selects_the_certificate(
     bundles: dict[str, str], sni: str | None, expected: str
 ) -> None:
-    """The SNI name picks the certificate; unknown or missing SNI gets the first file's."""
+    """The SNI name picks the certificate (a wildcard covers one label); else the first file's."""
     store = CertificateStore.from_paths(list(bundles.values()))
     tls = handshake(store, sni)
     assert tls.peer_names()[0] == expected
