@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from ..http import ResponseHead
 from ..http.target import Authority
 from ..policy.parents import parent_label
+from .connect import HandshakeFailed
 from .resolver import ResolutionError
 
 PoolKey = tuple[Any, ...]
@@ -69,6 +70,8 @@ def describe_connect_failure(where: str, failure: Failure) -> RouteFailure:
     """504 for a connect timeout, 502 for anything else, naming the upstream."""
     if failure.check(ConnectTimeout):
         return RouteFailure(504, f"Connecting to {where} timed out.")
+    if failure.check(HandshakeFailed):
+        return RouteFailure(502, f"TLS handshake with {where} failed: {failure.value}.")
     if failure.check(ConnectionRefusedError):
         return RouteFailure(502, f"Connection to {where} refused.")
     return RouteFailure(502, f"Cannot connect to {where}.")

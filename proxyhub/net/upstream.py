@@ -13,13 +13,14 @@ from typing import Any
 from typing import Protocol as TypingProtocol
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.error import TimeoutError as ConnectTimeout
+from twisted.internet.interfaces import IHalfCloseableProtocol, IHandshakeListener
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..http import Event, Limits, RemoteProtocolError, ResponseReader
-from .connect import Connectable, connect_to
+from .connect import Connectable, HandshakeFailed, connect_to, handshake_failure_reason
 from .deadlines import DeadlineSweeper
 from .flow import ReadGate
 
@@ -37,13 +38,19 @@ class ResponseSink(TypingProtocol):
     def upstream_timed_out(self) -> None: ...
 
 
-@implementer(IHalfCloseableProtocol)
+@implementer(IHalfCloseableProtocol, IHandshakeListener)
 class UpstreamProtocol(Connectable):
-    """One connection to an origin; after a 101 its bytes go to a splice instead."""
+    """One connection to an origin; after a 101 its bytes go to a splice instead.
+
+    Over TLS it counts as connected only once the handshake is done, and
+    ``connect_timeout`` bounds the handshake as it bounds the TCP connect: a
+    backend failing either is a failed connect, which a route may retry elsewhere.
+    """
 
     transport: Any
 
-    def __init__(self, pool: OriginPool, key: PoolKey) -> None:
+    def __init__(self, pool: OriginPool, key: PoolKey, tls: bool = False) -> None:
+        self.handshaking = tls
         self.pool = pool
         self.key = key
         self.reader = ResponseReader(pool.limits)
@@ -87,7 +94,15 @@ class UpstreamProtocol(Connectable):
         self.connected = True
         self.gate = ReadGate(self.transport)
         self.pool.sweeper.watch(self)  # for its whole life: a deadline of 0 means none
-        super().connectionMade()
+        if self.handshaking:
+            self.deadline = self.pool.clock.seconds() + self.pool.connect_timeout
+        else:
+            self.report_connected()
+
+    def handshakeCompleted(self) -> None:
+        self.handshaking = False
+        self.deadline = 0.0
+        self.report_connected()
 
     def dataReceived(self, data: bytes) -> None:
         sink = self.sink
@@ -130,6 +145,11 @@ class UpstreamProtocol(Connectable):
         self.connected = False
         self.pool.discard(self)
         self.pool.sweeper.forget(self)
+        if self.handshaking:
+            self.handshaking = False
+            why = handshake_failure_reason(reason)
+            self.report_connect_failed(Failure(HandshakeFailed(why)))
+            return
         sink, self.sink = self.sink, None
         if sink is None:
             return
@@ -143,6 +163,11 @@ class UpstreamProtocol(Connectable):
             sink.upstream_failed("the origin closed the connection", 502)
 
     def deadline_passed(self) -> None:
+        if self.handshaking:
+            self.handshaking = False
+            self.report_connect_failed(Failure(ConnectTimeout("TLS handshake timed out")))
+            self.close()
+            return
         sink, self.sink = self.sink, None
         if sink is not None:
             sink.upstream_timed_out()
@@ -185,7 +210,7 @@ class OriginPool:
     def connect(self, key: PoolKey, tls: Any = None) -> Deferred[UpstreamProtocol]:
         """A new connection to ``key`` (TLS when ``tls`` is a connection creator)."""
         host, port = key[0], key[1]
-        proto = UpstreamProtocol(self, key)
+        proto = UpstreamProtocol(self, key, tls is not None)
         return connect_to(self.reactor, host, port, self.connect_timeout, proto, tls)
 
     def release(self, conn: UpstreamProtocol) -> None:
