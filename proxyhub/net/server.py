@@ -57,6 +57,7 @@ class HTTPServerProtocol(Protocol):
         self.draining = False
         self._request_started = 0.0
         self._request_bytes = 0
+        self.answering_head = False  # a HEAD request's own error pages carry no body
 
     # -- connection lifecycle ---------------------------------------------------
     def connectionMade(self) -> None:
@@ -212,6 +213,7 @@ class HTTPServerProtocol(Protocol):
         if source is not None and source.ctx is not self.ctx:
             self.ctx = source.ctx  # reloaded: new requests use the new configuration
         self._request_started = self.ctx.reactor.seconds()
+        self.answering_head = head.method == b"HEAD"
         if head.has_body:
             self._set_deadline(BODY, self.ctx.settings.idle_timeout)
         else:
@@ -287,7 +289,13 @@ class HTTPServerProtocol(Protocol):
     ) -> None:
         """Write an error (or redirect) response of the proxy's own making."""
         page = error_page(
-            status, detail, self.ctx.name, close=close, location=location, fields=fields
+            status,
+            detail,
+            self.ctx.name,
+            close=close,
+            location=location,
+            fields=fields,
+            head_only=self.answering_head,
         )
         send.write(self.transport, page)
 
@@ -341,6 +349,7 @@ class HTTPServerProtocol(Protocol):
     def _ready_for_next(self) -> None:
         self._set_deadline(IDLE, self.ctx.settings.idle_timeout)
         self._request_bytes = 0
+        self.answering_head = False
         if self.draining:
             self.phase = CLOSING
             self.transport.loseConnection()

@@ -21,8 +21,12 @@ def error_page(
     close: bool,
     location: bytes | None = None,
     fields: Fields = (),
+    head_only: bool = False,
 ) -> bytes:
-    """A complete HTTP/1.1 error (or redirect) response, head and body."""
+    """A complete HTTP/1.1 error (or redirect) response, head and body.
+
+    ``head_only`` (the answer to a HEAD) leaves the body out, keeping its Content-Length.
+    """
     reason = reason_phrase(status)
     title = f"{status} {reason.decode('ascii')}"
     body = (
@@ -40,7 +44,7 @@ def error_page(
         head.append((b"Location", location))
     if close:
         head.append((b"Connection", b"close"))
-    return response_head_bytes(status, reason, head) + payload
+    return response_head_bytes(status, reason, head) + (b"" if head_only else payload)
 
 
 def local_response(status: int, content_type: bytes, body: bytes, *, close: bool) -> bytes:
