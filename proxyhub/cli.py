@@ -13,21 +13,47 @@ import os
 import sys
 from collections.abc import Sequence
 
-from proxyhub.config import ConfigError, load_config
+from proxyhub.config import Config, ConfigError, load_config
 from proxyhub.explain import explain
+from proxyhub.net.tls import CertificateError, CertificateStore
 from proxyhub.policy.htpasswd import HtpasswdError
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    """Print ``ok`` and return 0 if the file is valid, else print every problem and return 1."""
+    """Print ``ok`` and return 0 if the file is valid, else print every problem and return 1.
+
+    Valid means what startup needs: the INI itself, and the files it names
+    (the htpasswd ``auth_file``, PEM certificates) readable and usable.
+    """
     try:
-        load_config(args.file)
+        config = load_config(args.file)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
         return 1
+    problems = _named_file_problems(config)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
     print("ok")
     return 0
+
+
+def _named_file_problems(config: Config) -> list[str]:
+    """What startup would refuse in the files a valid configuration names.
+
+    The loader already reads ``auth_file``; the PEM files are read here, as the
+    TLS listener reads them at startup.
+    """
+    reverse = config.reverse
+    if reverse is None or not reverse.tls_listen:
+        return []
+    try:
+        CertificateStore.from_paths(list(reverse.certificate_files))
+    except CertificateError as exc:
+        return [f"certificates: {line}" for line in str(exc).splitlines()]
+    return []
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

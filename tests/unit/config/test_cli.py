@@ -47,3 +47,17 @@ def test_check_needs_file(capsys: pytest.CaptureFixture[str]) -> None:
         main(["check"])
     assert info.value.code == 2
     assert "FILE" in capsys.readouterr().err
+
+
+def test_check_reads_the_pem_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unusable PEM file is reported as startup would report it: exit 1, no 'ok'."""
+    (tmp_path / "site.pem").write_text("-----BEGIN CERTIFICATE-----\nnope\n")
+    path = tmp_path / "proxy.ini"
+    path.write_text(
+        "[reverse]\nlisten = tcp:8080\ntls_listen = tcp:8443\n"
+        f"certificates = {tmp_path / '*.pem'}\n[host:*]\nbackends = http://127.0.0.1:9\n"
+    )
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"certificates: {tmp_path / 'site.pem'}: "), out
+    assert "ok" not in out.splitlines()
