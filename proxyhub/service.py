@@ -49,6 +49,19 @@ def limits_from(config: Config) -> Limits:
     return Limits(s.max_target_size, s.max_header_size, s.max_headers, s.max_body_size)
 
 
+def swept_timeouts(s: Any) -> list[float]:
+    """The ``[proxyhub]`` timeouts enforced by the deadline sweeper (its tick follows them)."""
+    return [
+        s.header_timeout,
+        s.idle_timeout,
+        s.read_timeout,
+        s.tunnel_idle_timeout,
+        s.half_close_timeout,
+        s.connect_timeout,  # covers an upstream TLS handshake
+        s.tls_handshake_timeout,
+    ]
+
+
 class ProxyhubService(MultiService):
     """Every listener of one config, on one reactor."""
 
@@ -59,9 +72,7 @@ class ProxyhubService(MultiService):
         self.worker = worker  # this process's index under a supervisor, None when alone
         self.access_log: AccessLog | None = None
         s = config.proxyhub
-        timeouts = [s.header_timeout, s.idle_timeout, s.read_timeout]
-        timeouts += [s.tunnel_idle_timeout, s.half_close_timeout]
-        self.sweeper = DeadlineSweeper(reactor, sweep_tick(timeouts))
+        self.sweeper = DeadlineSweeper(reactor, sweep_tick(swept_timeouts(s)))
         response_limits = Limits(65536, s.max_header_size, s.max_headers, 0)
         self.pool = OriginPool(
             reactor, self.sweeper, response_limits, s.connect_timeout, s.idle_timeout
@@ -225,6 +236,7 @@ class ProxyhubService(MultiService):
             settings.connect_timeout,
             settings.idle_timeout,
         )
+        self.sweeper.set_tick(sweep_tick(swept_timeouts(settings)))
         if old_log is not None and old_log is not self.access_log:
             # requests in flight still write to it until they finish
             self.reactor.callLater(settings.drain_timeout, old_log.close)

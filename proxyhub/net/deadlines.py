@@ -41,6 +41,15 @@ class DeadlineSweeper:
         if self._loop.running:
             self._loop.stop()
 
+    def set_tick(self, tick: float) -> None:
+        """Sweep every ``tick`` seconds from now on (a reload may shorten a timeout)."""
+        if tick == self.tick:
+            return
+        self.tick = tick
+        if self._loop.running:
+            self._loop.stop()
+            self._loop.start(tick, now=False)
+
     def watch(self, item: HasDeadline) -> None:
         """Check ``item`` on every sweep until :meth:`forget`."""
         self._watched.add(item)

@@ -8,9 +8,11 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from proxyhub.config import parse_config_text
 from proxyhub.net.deadlines import DeadlineSweeper, sweep_tick
 from proxyhub.net.flow import PEER_FULL, ReadGate
 from proxyhub.net.resolver import ResolutionError, Resolver
+from proxyhub.service import swept_timeouts
 
 
 def test_gate_resumes_only_when_every_reason_is_lifted() -> None:
@@ -57,6 +59,28 @@ def test_sweeper_fires_expired_deadlines_once() -> None:
     clock.advance(1.0)
     clock.advance(1.0)
     assert (due.fired, never.fired) == (1, 0)
+
+
+def test_a_shorter_tick_applies_from_the_next_sweep() -> None:
+    """set_tick(0.1) on a 1 s sweeper: a deadline 0.2 s away fires at 0.2 s, not at 1 s."""
+    clock = Clock()
+    sweeper = DeadlineSweeper(clock, 1.0)
+    sweeper.start()
+    item = Item(0.2)
+    sweeper.watch(item)
+    sweeper.set_tick(0.1)
+    clock.advance(0.1)
+    assert item.fired == 0
+    clock.advance(0.1)
+    assert item.fired == 1
+
+
+def test_swept_timeouts_include_the_handshake_ones() -> None:
+    """A 200 ms tls_handshake_timeout makes the sweeper tick every 50 ms."""
+    settings = parse_config_text(
+        "[proxyhub]\ntls_handshake_timeout = 200ms\n[forward]\nlisten = tcp:3128\n"
+    ).proxyhub
+    assert sweep_tick(swept_timeouts(settings)) == 0.05
 
 
 def test_sweep_tick_follows_the_shortest_timeout() -> None:
