@@ -3,7 +3,7 @@
 Each PEM file holds a private key, its leaf certificate and any chain, in any
 order.  The names a certificate serves come from its subjectAltName DNS
 entries (the subject CN only when there is no SAN).  For a connection, the
-exact SNI name wins, then the longest matching ``*.suffix`` wildcard; a
+exact SNI name wins, then a ``*.suffix`` wildcard (one label deep); a
 missing or unknown SNI gets the *default* certificate: the first file in
 sorted path order, as nginx uses its first server block.
 
