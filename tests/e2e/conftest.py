@@ -213,6 +213,18 @@ def curl(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
     )
 
 
+def s_client(port: int, *args: str) -> str:
+    """What ``openssl s_client`` prints (stdout and stderr) for a handshake with ``port``."""
+    proc = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *args],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    return proc.stdout + proc.stderr
+
+
 def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
     """Send ``data`` on a fresh connection, read until the proxy closes or goes quiet."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ..unit.net.certs import make_ca, make_leaf, pem_cert, pem_key, write_bundle
-from .conftest import Proxy, curl
+from .conftest import Proxy, curl, s_client
 from .origins import Origin, ScriptedOrigin, read_head
 from .test_streaming import GIB, MIB, RssSampler, read_until, rss
 
@@ -78,25 +78,14 @@ def test_forwarded_proto_is_https(tls_front: Proxy, pki: Path) -> None:
     assert '"X-Forwarded-Proto", "https"' in https(tls_front, pki, "a.test", "/headers").stdout
 
 
-def s_client(front: Proxy, *args: str) -> str:
-    proc = subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{front.tls_port}", *args],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
-    return proc.stdout + proc.stderr
-
-
 def test_sni_picks_the_certificate_and_unknown_gets_the_default(tls_front: Proxy) -> None:
     """openssl s_client -servername sees the matching leaf; an unknown name gets a.pem's."""
-    assert "subject=CN = x.b.test" in s_client(tls_front, "-servername", "x.b.test").replace(
-        "*.b.test", "x.b.test"
-    )
-    assert "CN = a.test" in s_client(tls_front, "-servername", "nobody.test")
+    assert "subject=CN = x.b.test" in s_client(
+        tls_front.tls_port, "-servername", "x.b.test"
+    ).replace("*.b.test", "x.b.test")
+    assert "CN = a.test" in s_client(tls_front.tls_port, "-servername", "nobody.test")
     assert "ALPN protocol: http/1.1" in s_client(
-        tls_front, "-servername", "a.test", "-alpn", "h2,http/1.1"
+        tls_front.tls_port, "-servername", "a.test", "-alpn", "h2,http/1.1"
     )
 
 
@@ -106,7 +95,7 @@ def test_sni_picks_the_certificate_and_unknown_gets_the_default(tls_front: Proxy
 )
 def test_only_tls_1_2_and_1_3_are_accepted(tls_front: Proxy, version: str, accepted: bool) -> None:
     """TLS 1.0 and 1.1 handshakes fail; 1.2 and 1.3 complete."""
-    out = s_client(tls_front, "-servername", "a.test", version)
+    out = s_client(tls_front.tls_port, "-servername", "a.test", version)
     assert ("Cipher is (NONE)" not in out and "New, TLSv1." in out) is accepted
 
 
@@ -226,13 +215,13 @@ def test_sighup_reloads_certificates(
             "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
         }
     )
-    before = s_client(p, "-servername", "x.b.test")
+    before = s_client(p.tls_port, "-servername", "x.b.test")
     shutil.copy(pki / "certs" / "b.pem", certs / "site.pem")
     p.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 10
     while "proxyhub reloaded" not in p.stderr_path.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
-    after = s_client(p, "-servername", "x.b.test")
+    after = s_client(p.tls_port, "-servername", "x.b.test")
     assert "CN = a.test" in before
     assert "CN = *.b.test" in after
 

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from ..unit.net.certs import pem_cert, pem_key
-from .conftest import Proxy, curl, free_port, raw_exchange, twistd_command
+from .conftest import Proxy, curl, free_port, raw_exchange, s_client, twistd_command
 from .origins import Origin, ScriptedOrigin
 
 _NOW = datetime.datetime.now(datetime.timezone.utc)
@@ -171,6 +171,20 @@ def site(module_tmp: Path, pki: Pki, origin: Origin, other_origin: Origin) -> It
 # -- clients --------------------------------------------------------------------------------------
 
 
+def tls_front_sections(pki: Pki, origin: Origin, **reverse: str) -> dict[str, dict[str, str]]:
+    """Plain and TLS reverse listeners on ``pki``'s certificates (plus ``reverse`` keys),
+    every host sent to ``origin``."""
+    return {
+        "reverse": {
+            "listen": "tcp:{port}:interface=127.0.0.1",
+            "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
+            "certificates": str(pki.certs / "*.pem"),
+            **reverse,
+        },
+        "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
+    }
+
+
 def _insecure(
     version: ssl.TLSVersion | None = None, alpn: list[str] | None = None
 ) -> ssl.SSLContext:
@@ -231,17 +245,6 @@ def header(answer: bytes, name: str) -> list[str]:
         for line in head.split("\r\n")[1:]
         if line.lower().startswith(prefix)
     ]
-
-
-def s_client(port: int, *args: str) -> str:
-    proc = subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *args],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
-    return proc.stdout + proc.stderr
 
 
 # -- certificates ---------------------------------------------------------------------------------
@@ -559,17 +562,7 @@ def test_hsts_without_redirect_stays_off_plain_http(
     start_proxy: Any, pki: Pki, origin: Origin
 ) -> None:
     """redirect_to_https = no: plain HTTP is proxied without HSTS, HTTPS carries it."""
-    p = start_proxy(
-        sections={
-            "reverse": {
-                "listen": "tcp:{port}:interface=127.0.0.1",
-                "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
-                "certificates": str(pki.certs / "*.pem"),
-                "hsts_max_age": "1500ms",
-            },
-            "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
-        }
-    )
+    p = start_proxy(sections=tls_front_sections(pki, origin, hsts_max_age="1500ms"))
     plain = raw_exchange(p.port, b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status_of(plain) == 200
     assert header(plain, "Strict-Transport-Security") == []
@@ -779,15 +772,7 @@ def v2_header(
 @pytest.fixture(scope="module")
 def pp_front(module_tmp: Path, pki: Pki, origin: Origin) -> Iterator[Proxy]:
     """proxy_protocol = yes on a plain and a TLS listener; header_timeout 1s."""
-    sections = {
-        "reverse": {
-            "listen": "tcp:{port}:interface=127.0.0.1",
-            "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
-            "certificates": str(pki.certs / "*.pem"),
-            "proxy_protocol": "yes",
-        },
-        "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
-    }
+    sections = tls_front_sections(pki, origin, proxy_protocol="yes")
     p = Proxy(module_tmp, {}, {"header_timeout": "1s"}, sections)
     yield p
     p.stop()
@@ -926,14 +911,7 @@ def _client_hello(sni: str) -> bytes:
 @pytest.fixture(scope="module")
 def slow_front(module_tmp: Path, pki: Pki, origin: Origin) -> Iterator[Proxy]:
     """tls_handshake_timeout = 1s, header_timeout = 5s."""
-    sections = {
-        "reverse": {
-            "listen": "tcp:{port}:interface=127.0.0.1",
-            "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
-            "certificates": str(pki.certs / "*.pem"),
-        },
-        "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
-    }
+    sections = tls_front_sections(pki, origin)
     p = Proxy(module_tmp, {}, {"tls_handshake_timeout": "1s", "header_timeout": "5s"}, sections)
     yield p
     p.stop()
@@ -964,14 +942,7 @@ def test_after_the_handshake_header_timeout_applies(slow_front: Proxy) -> None:
 def test_a_short_handshake_timeout_is_kept(start_proxy: Any, pki: Pki, origin: Origin) -> None:
     """tls_handshake_timeout = 200ms: four stalled clients, staggered, are each cut in time."""
     p = start_proxy(
-        sections={
-            "reverse": {
-                "listen": "tcp:{port}:interface=127.0.0.1",
-                "tls_listen": "tcp:{tls_port}:interface=127.0.0.1",
-                "certificates": str(pki.certs / "*.pem"),
-            },
-            "host:*": {"backends": f"http://127.0.0.1:{origin.port}"},
-        },
+        sections=tls_front_sections(pki, origin),
         tls_handshake_timeout="200ms",
     )
     late = []
