@@ -674,29 +674,16 @@ def test_tls_verify_no_is_a_startup_warning_naming_the_section(
 def test_https_backend_with_another_name_is_502(
     start_proxy: Any, pki: Pki, tmp_path: Path, origin: Origin
 ) -> None:
-    """A backend whose certificate (from the trusted CA) names another host: 502, no request."""
+    """A backend whose certificate (from the trusted CA) names another host: 502 saying so."""
     wrong = SniOrigin(pki, tmp_path, ["elsewhere.test"])
     try:
         p = https_backend_front(start_proxy, wrong.port, ca_file=str(pki.ca))
         answer = plain_get(p)
         assert status_of(answer) == 502
+        body = answer.partition(b"\r\n\r\n")[2].decode("latin-1")
+        assert "TLS handshake with localhost" in body, body  # the page says why
         assert wrong.requests == []
         assert wrong.server_names == ["localhost"]  # the handshake was tried, then refused
-    finally:
-        wrong.close()
-
-
-def test_https_backend_verification_failure_says_why(
-    start_proxy: Any, pki: Pki, tmp_path: Path
-) -> None:
-    """The 502 page for an untrusted backend certificate says it is a certificate problem."""
-    wrong = SniOrigin(pki, tmp_path, ["elsewhere.test"])
-    try:
-        p = https_backend_front(start_proxy, wrong.port, ca_file=str(pki.ca))
-        answer = plain_get(p)
-        assert status_of(answer) == 502
-        body = answer.partition(b"\r\n\r\n")[2].decode("latin-1").lower()
-        assert "certificate" in body or "tls" in body, body
     finally:
         wrong.close()
 
