@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from OpenSSL import SSL
+from service_identity import VerificationError
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.protocol import ClientFactory, Protocol
@@ -24,7 +25,7 @@ class HandshakeFailed(Exception):
 def handshake_failure_reason(reason: Failure) -> str:
     """Why a TLS handshake failed, in a few words for an error page and the log."""
     error = reason.value
-    if type(error).__name__ == "VerificationError":  # service_identity's
+    if reason.check(VerificationError):
         return "its certificate does not name it"
     details = error.args[0] if isinstance(error, SSL.Error) and error.args else None
     if isinstance(details, list) and details and isinstance(details[-1], tuple):

@@ -16,7 +16,6 @@ client contexts, for https backends, are Twisted's on pyOpenSSL.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import re
 import ssl
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
+from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.ssl import (
     Certificate,
@@ -243,7 +243,8 @@ class _UnverifiedClientTLS:
 
     def __init__(self, host: str) -> None:
         self._context = CertificateOptions(raiseMinimumTo=TLSVersion.TLSv1_2).getContext()
-        self._server_name = None if _is_ip_literal(host) else host.encode("idna")
+        is_address = isIPAddress(host) or isIPv6Address(host)  # SNI carries names only
+        self._server_name = None if is_address else host.encode("idna")
 
     def clientConnectionForTLS(self, tls_protocol: Any) -> SSL.Connection:
         connection = SSL.Connection(self._context, None)
@@ -251,15 +252,6 @@ class _UnverifiedClientTLS:
         if self._server_name is not None:
             connection.set_tlsext_host_name(self._server_name)
         return connection
-
-
-def _is_ip_literal(host: str) -> bool:
-    """Whether ``host`` is an IPv4 or IPv6 address (which SNI may not carry)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class ReloadableCertificates:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from OpenSSL import SSL
+from service_identity import VerificationError
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.error import TimeoutError as ConnectTimeout
@@ -59,6 +60,7 @@ def test_a_stalled_handshake_fails_after_connect_timeout() -> None:
             SSL.Error([("SSL routines", "", "certificate verify failed")]),
             "certificate verify failed",
         ),
+        (VerificationError(errors=[]), "its certificate does not name it"),
         (ConnectionDone(), "it closed the connection"),
     ],
 )
