@@ -223,3 +223,15 @@ def read_head(conn: socket.socket) -> bytes:
             break
         data += chunk
     return data
+
+
+def next_request_head(conn: socket.socket, buf: bytes) -> tuple[bytes, bytes] | None:
+    """The next request head on a keep-alive ``conn`` (``buf``: bytes already read) and the
+    bytes after it; None once the peer closes first."""
+    while b"\r\n\r\n" not in buf:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return head, rest

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from .conftest import Proxy, free_port
-from .origins import ScriptedOrigin, read_head
+from .origins import ScriptedOrigin, next_request_head, read_head
 
 # -- a named backend that can be killed and brought back on its port --------------------------
 
@@ -777,13 +777,8 @@ def _serve_then(on_second: str) -> tuple[ScriptedOrigin, list[str], threading.Ev
         number = len([entry for entry in log if entry.endswith("/open")]) + 1
         log.append(f"{number}/open")
         buf = b""
-        while True:
-            while b"\r\n\r\n" not in buf:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buf += chunk
-            head, _, buf = buf.partition(b"\r\n\r\n")
+        while (request := next_request_head(conn, buf)) is not None:
+            head, buf = request
             path = head.split(b" ")[1].decode()
             log.append(f"{number}{path}")
             if number == 1 and len(log) > 2 and on_second == "request":
@@ -850,13 +845,8 @@ def test_post_dropped_by_the_backend_is_not_retried(start_proxy: Any, pooled: bo
 
     def script(conn: socket.socket) -> None:
         buf = b""
-        while True:
-            while b"\r\n\r\n" not in buf:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buf += chunk
-            head, _, buf = buf.partition(b"\r\n\r\n")
+        while (request := next_request_head(conn, buf)) is not None:
+            head, buf = request
             match = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.IGNORECASE)
             size = int(match.group(1)) if match else 0
             while len(buf) < size:
